@@ -1,0 +1,1 @@
+"""GourmetGram MLOps: the lifecycle steps shared by the cluster and the local platform."""

@@ -1,0 +1,136 @@
+"""The words every part of the lifecycle must agree on.
+
+Model name, experiment, aliases, class names, environments, the version and
+image-tag formats. Workflows, playbooks, charts and the local platform are
+checked against this module by tests/iac (one source of truth).
+Ports and weights are NOT here: they live in the Helm values (see values.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+MODEL_NAME = "GourmetGramFood11Model"
+EXPERIMENT = "food11-classifier"
+
+# Registry aliases, in lifecycle order.
+ALIAS_DEVELOPMENT = "development"
+ALIAS_STAGING = "staging"
+ALIAS_STAGING_APPROVED = "staging-approved"
+ALIAS_CANARY = "canary"
+ALIAS_PRODUCTION = "production"
+ALIASES = (
+    ALIAS_DEVELOPMENT,
+    ALIAS_STAGING,
+    ALIAS_STAGING_APPROVED,
+    ALIAS_CANARY,
+    ALIAS_PRODUCTION,
+)
+
+# The Food-11 classes, in the order of the model's output.
+CLASSES = (
+    "Bread",
+    "Dairy product",
+    "Dessert",
+    "Egg",
+    "Fried food",
+    "Meat",
+    "Noodles/Pasta",
+    "Rice",
+    "Seafood",
+    "Soup",
+    "Vegetable/Fruit",
+)
+
+# Deployment environments, in promotion order.
+STAGING = "staging"
+CANARY = "canary"
+PRODUCTION = "production"
+ENVIRONMENTS = (STAGING, CANARY, PRODUCTION)
+PLATFORM = "platform"
+
+# Where promotions may go: source environment -> allowed targets.
+PROMOTIONS = {STAGING: (CANARY,), CANARY: (PRODUCTION,)}
+
+# Cluster naming (namespaces, Argo CD apps, image repository).
+APP_IMAGE = "gourmetgram-app"
+TRAINING_IMAGE = "gourmetgram-train"
+REGISTRY = "registry.kube-system.svc.cluster.local:5000"
+APP_SERVICE = "gourmetgram-app"
+DEFAULT_BRANCH = "mlops"
+
+VERSION_MAJOR_MINOR = "1.0"
+_VERSION_RE = re.compile(r"^1\.0\.(\d+)$")
+_TAG_RE = re.compile(r"^(staging|canary|production)-1\.0\.(\d+)$")
+
+
+def namespace(env: str) -> str:
+    """Kubernetes namespace (and Argo CD application name) of an environment."""
+    _check_env(env, allow_platform=True)
+    return f"gourmetgram-{env}"
+
+
+def app_name(env: str) -> str:
+    """Argo CD application name: the same as the namespace, as in the lab."""
+    return namespace(env)
+
+
+def version_string(model_version: int | str) -> str:
+    """Registry version N -> the app's version string 1.0.N."""
+    n = _as_version_number(model_version)
+    return f"{VERSION_MAJOR_MINOR}.{n}"
+
+
+def parse_version_string(text: str) -> int:
+    """'1.0.N' -> N; ValueError with the expected format otherwise."""
+    m = _VERSION_RE.match(text.strip())
+    if not m:
+        raise ValueError(f"not a GourmetGram version {text!r}: expected 1.0.<N>")
+    return int(m.group(1))
+
+
+def image_tag(env: str, model_version: int | str) -> str:
+    """Image (cluster) or bundle (local) tag: <env>-1.0.N."""
+    _check_env(env)
+    return f"{env}-{version_string(model_version)}"
+
+
+def parse_image_tag(tag: str) -> tuple[str, int]:
+    """'<env>-1.0.N' -> (env, N); ValueError otherwise."""
+    m = _TAG_RE.match(tag.strip())
+    if not m:
+        raise ValueError(f"not a GourmetGram image tag {tag!r}: expected <env>-1.0.<N> with env in {ENVIRONMENTS}")
+    return m.group(1), int(m.group(2))
+
+
+def image_ref(env: str, model_version: int | str, registry: str = REGISTRY) -> str:
+    return f"{registry}/{APP_IMAGE}:{image_tag(env, model_version)}"
+
+
+def check_promotion(source: str, target: str) -> None:
+    """Raise ValueError unless source -> target is an allowed promotion."""
+    _check_env(source)
+    _check_env(target)
+    allowed = PROMOTIONS.get(source, ())
+    if target not in allowed:
+        raise ValueError(
+            f"cannot promote {source} -> {target}: allowed promotions are "
+            + ", ".join(f"{s} -> {t}" for s, ts in PROMOTIONS.items() for t in ts)
+        )
+
+
+def _as_version_number(model_version: int | str) -> int:
+    try:
+        n = int(str(model_version).strip())
+    except ValueError:
+        raise ValueError(f"model version must be a non-negative integer, got {model_version!r}") from None
+    # 0 is the initial image (1.0.0) built before any model is registered.
+    if n < 0:
+        raise ValueError(f"model version must be a non-negative integer, got {model_version!r}")
+    return n
+
+
+def _check_env(env: str, allow_platform: bool = False) -> None:
+    valid = ENVIRONMENTS + ((PLATFORM,) if allow_platform else ())
+    if env not in valid:
+        raise ValueError(f"unknown environment {env!r}: expected one of {', '.join(valid)}")

@@ -1,0 +1,49 @@
+"""Checks, from fast to real. Run them through ./lab test (installs first), or
+`nox -s <session>` inside the project's .venv.
+
+Sessions run in the project's own .venv (venv_backend="none"): the pinned
+dependencies are installed once by ./lab, not again per session.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["lint", "tests"]
+nox.options.error_on_missing_interpreters = True
+
+
+def _pytest(session: nox.Session, *paths: str) -> None:
+    session.run("python", "-m", "pytest", *paths, *session.posargs, env={"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff on the Python code, then the offline infrastructure linters (tests/iac -m lint)."""
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Default run: unit, offline infrastructure checks and the local end-to-end lifecycle."""
+    _pytest(session, "tests/unit", "tests/iac", "tests/e2e")
+
+
+@nox.session
+def nodes(session: nox.Session) -> None:
+    """Three real systemd nodes (podman): playbooks over SSH twice, testinfra, teardown."""
+    _pytest(session, "tests/nodes")
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Node (testinfra) and endpoint (pytest) checks against a live deployment (GG_TARGET=local|cluster)."""
+    _pytest(session, "tests/endpoints")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Serving and lifecycle benchmarks; writes bench/results.json, a table and charts."""
+    session.run("python", "-m", "bench")

@@ -1,0 +1,8 @@
+"""Every lab step as an invoke task. `invoke --list` shows them in lab order.
+
+Thin on purpose: the tasks live in gourmetgram/tasks/, the logic in gourmetgram/.
+"""
+
+from invoke import Collection
+
+ns = Collection()
