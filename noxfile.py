@@ -15,7 +15,8 @@ nox.options.error_on_missing_interpreters = True
 
 
 def _pytest(session: nox.Session, *paths: str) -> None:
-    session.run("python", "-m", "pytest", *paths, *session.posargs, env={"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
+    no_telemetry = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+    session.run("python", "-m", "pytest", *paths, *session.posargs, env=no_telemetry)
 
 
 @nox.session

@@ -7,7 +7,7 @@ platform and the tests read them through this module instead of repeating them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -18,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 K8S_DIR = REPO_ROOT / "k8s"
 
 
-@lru_cache(maxsize=None)
+@cache
 def chart_values(chart: str) -> dict:
     """The parsed values.yaml of k8s/<chart>."""
     path = K8S_DIR / chart / "values.yaml"
@@ -69,7 +69,8 @@ def route_backends() -> tuple[Backend, ...]:
     for b in backends:
         if b.port != env_port(b.environment):
             raise ValueError(
-                f"route backend {b.environment} uses port {b.port}, but k8s/{b.environment}/values.yaml says {env_port(b.environment)}"
+                f"route backend {b.environment} uses port {b.port}, "
+                f"but k8s/{b.environment}/values.yaml says {env_port(b.environment)}"
             )
     return backends
 

@@ -1,0 +1,77 @@
+"""Image loading and preprocessing shared by training evaluation and the app.
+
+Plain Pillow + numpy (the app image has no torch). Matches the reference:
+resize the short side to 256, center crop 224, ImageNet mean/std, CHW float32.
+At a smaller input size S (CI's tiny model) the resize scales to round(S*256/224).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+FULL_INPUT_SIZE = 224
+FULL_RESIZE_SIZE = 256
+# Refuse images that would decode to more pixels than this (decompression bombs).
+MAX_PIXELS = 40_000_000
+
+
+class ImageError(ValueError):
+    """The input is not an image we can classify; the message says why."""
+
+
+def resize_size_for(input_size: int) -> int:
+    """The short-side resize that goes with a center crop of input_size."""
+    return round(input_size * FULL_RESIZE_SIZE / FULL_INPUT_SIZE)
+
+
+def load_image(source: bytes | str | Path) -> Image.Image:
+    """Decode an image fully into RGB, or raise ImageError with a clear reason."""
+    try:
+        if isinstance(source, bytes | bytearray):
+            if not source:
+                raise ImageError("empty file")
+            fh = io.BytesIO(source)
+        else:
+            fh = open(source, "rb")  # noqa: SIM115 - closed below
+        with fh:
+            img = Image.open(fh)
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ImageError(f"image too large: {w}x{h} pixels (limit {MAX_PIXELS})")
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+            return img.convert("RGB")
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"image too large: {exc}") from None
+    except (OSError, SyntaxError, ValueError, Image.UnidentifiedImageError) as exc:
+        raise ImageError(f"not a readable image: {exc}") from None
+
+
+def preprocess(
+    img: Image.Image,
+    input_size: int = FULL_INPUT_SIZE,
+    resize_size: int | None = None,
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
+) -> np.ndarray:
+    """RGB image -> float32 array (3, input_size, input_size), normalised."""
+    resize_size = resize_size or resize_size_for(input_size)
+    w, h = img.size
+    # Resize-then-center-crop, done as one resize of the source box that the crop
+    # covers: the same pixels, without materialising a huge intermediate image
+    # for extreme aspect ratios (10000x10).
+    scale = resize_size / min(w, h)
+    box_w, box_h = min(w, input_size / scale), min(h, input_size / scale)
+    left, top = (w - box_w) / 2, (h - box_h) / 2
+    img = img.resize((input_size, input_size), Image.BILINEAR, box=(left, top, left + box_w, top + box_h))
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    arr = (arr - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return np.ascontiguousarray(arr.transpose(2, 0, 1))
