@@ -1,0 +1,102 @@
+"""The shared words (names.py) and the Helm-values readers (values.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gourmetgram import names, values
+
+
+def test_classes_are_the_eleven_food11_classes_in_order():
+    assert len(names.CLASSES) == 11
+    assert names.CLASSES[0] == "Bread"
+    assert names.CLASSES[6] == "Noodles/Pasta"
+    assert names.CLASSES[-1] == "Vegetable/Fruit"
+    assert len(set(names.CLASSES)) == 11
+
+
+@pytest.mark.parametrize("env", names.ENVIRONMENTS)
+def test_image_tag_round_trips(env):
+    tag = names.image_tag(env, 7)
+    assert tag == f"{env}-1.0.7"
+    assert names.parse_image_tag(tag) == (env, 7)
+
+
+def test_initial_tag_is_version_zero():
+    assert names.image_tag("staging", 0) == "staging-1.0.0"
+
+
+@pytest.mark.parametrize("bad", ["dev-1.0.3", "staging-1.1.3", "staging-1.0.", "staging-1.0.x", "staging"])
+def test_parse_image_tag_rejects_bad_tags(bad):
+    with pytest.raises(ValueError, match="expected <env>-1.0.<N>"):
+        names.parse_image_tag(bad)
+
+
+@pytest.mark.parametrize("bad", [-1, "abc", "", "1.5"])
+def test_version_string_rejects_non_versions(bad):
+    with pytest.raises(ValueError, match="non-negative integer"):
+        names.version_string(bad)
+
+
+def test_version_string_round_trips():
+    assert names.version_string("12") == "1.0.12"
+    assert names.parse_version_string("1.0.12") == 12
+    with pytest.raises(ValueError):
+        names.parse_version_string("2.0.12")
+
+
+def test_namespaces_and_unknown_environment():
+    assert names.namespace("production") == "gourmetgram-production"
+    assert names.namespace("platform") == "gourmetgram-platform"
+    with pytest.raises(ValueError, match="unknown environment 'prod'"):
+        names.namespace("prod")
+
+
+def test_promotion_rules():
+    names.check_promotion("staging", "canary")
+    names.check_promotion("canary", "production")
+    for src, dst in [("staging", "production"), ("production", "canary"), ("canary", "staging")]:
+        with pytest.raises(ValueError, match="cannot promote"):
+            names.check_promotion(src, dst)
+
+
+def test_ports_come_from_the_helm_values():
+    assert {env: values.env_port(env) for env in names.ENVIRONMENTS} == {
+        "staging": 8082,
+        "canary": 8081,
+        "production": 8080,
+    }
+    assert values.mlflow_port() == 8000
+    assert values.gateway_port() == 80
+    assert values.container_port() == 8000
+
+
+def test_route_weights_add_up_and_match_env_ports():
+    assert values.route_weights() == {"production": 90, "canary": 10}
+
+
+def test_route_weights_that_do_not_add_up_are_refused(monkeypatch):
+    platform = dict(values.chart_values("platform"))
+    platform["route"] = {"backends": [{"environment": "production", "port": 8080, "weight": 80}]}
+    real = values.chart_values
+
+    def fake(chart):
+        return platform if chart == "platform" else real(chart)
+
+    monkeypatch.setattr(values, "chart_values", fake)
+    with pytest.raises(ValueError, match="add up to 80"):
+        values.route_backends()
+
+
+def test_route_backend_port_mismatch_is_refused(monkeypatch):
+    platform = dict(values.chart_values("platform"))
+    platform["route"] = {
+        "backends": [
+            {"environment": "production", "port": 9999, "weight": 90},
+            {"environment": "canary", "port": 8081, "weight": 10},
+        ]
+    }
+    real = values.chart_values
+    monkeypatch.setattr(values, "chart_values", lambda c: platform if c == "platform" else real(c))
+    with pytest.raises(ValueError, match="uses port 9999"):
+        values.route_backends()
