@@ -1,0 +1,1 @@
+"""Training: dataset, model, training loop, export, and the flow the training container runs."""
