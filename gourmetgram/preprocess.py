@@ -25,6 +25,10 @@ class ImageError(ValueError):
     """The input is not an image we can classify; the message says why."""
 
 
+class ImageTooLargeError(ImageError):
+    """The image decodes to more pixels than MAX_PIXELS (a decompression bomb, or just huge)."""
+
+
 def resize_size_for(input_size: int) -> int:
     """The short-side resize that goes with a center crop of input_size."""
     return round(input_size * FULL_RESIZE_SIZE / FULL_INPUT_SIZE)
@@ -43,14 +47,14 @@ def load_image(source: bytes | str | Path) -> Image.Image:
             img = Image.open(fh)
             w, h = img.size
             if w * h > MAX_PIXELS:
-                raise ImageError(f"image too large: {w}x{h} pixels (limit {MAX_PIXELS})")
+                raise ImageTooLargeError(f"image too large: {w}x{h} pixels (limit {MAX_PIXELS})")
             img.load()
             img = ImageOps.exif_transpose(img) or img
             return img.convert("RGB")
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"image too large: {exc}") from None
+        raise ImageTooLargeError(f"image too large: {exc}") from None
     except (OSError, SyntaxError, ValueError, Image.UnidentifiedImageError) as exc:
         raise ImageError(f"not a readable image: {exc}") from None
 
