@@ -1,0 +1,107 @@
+"""The values the lab passes to the charts, read from the playbooks and workflows themselves."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import iac_tools as t
+import yaml
+
+from gourmetgram import names
+
+EXAMPLE_EXTERNAL_IP = "10.56.0.42"
+EXAMPLE_VERSION = 7
+
+
+def kubespray_kube_version() -> str:
+    """The Kubernetes version Kubespray installs, as recorded in the cluster inventory's group_vars."""
+    group_vars = t.REPO / "ansible" / "k8s" / "inventory" / "mycluster" / "group_vars"
+    for path in sorted(group_vars.rglob("*.y*ml")):
+        data = yaml.safe_load(path.read_text()) or {}
+        if isinstance(data, dict) and data.get("kube_version"):
+            version = str(data["kube_version"]).lstrip("v")
+            if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+                raise ValueError(f"{t.rel(path)}: kube_version {version!r} is not X.Y.Z")
+            return version
+    raise FileNotFoundError(
+        f"kube_version not found under {t.rel(group_vars)}: record the Kubernetes version Kubespray installs there"
+    )
+
+
+def chart_env(chart: Path) -> str:
+    return chart.name
+
+
+def chart_namespace(chart: Path) -> str:
+    return names.namespace(chart_env(chart))
+
+
+def deploy_values(chart: Path) -> dict:
+    """The values the lab passes: the Argo CD app's helm parameters set by the ansible/argocd playbook
+    (externalIP = the node's address), and for app charts the image tag the deploy workflow sets."""
+    import helm_python as helm
+
+    values: dict = {}
+    for key, value in argocd_helm_parameters(chart_env(chart)).items():
+        _merge(values, helm.parse_set_string_values(f"{key}={value}"))
+    if chart_env(chart) in names.ENVIRONMENTS:
+        _merge(values, helm.parse_set_string_values(deploy_workflow_set_string(chart_env(chart))))
+    return values
+
+
+def _merge(into: dict, other: dict) -> None:
+    for k, v in other.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
+
+
+def _substitute(text: str, env: str) -> str:
+    """Fill Jinja/Argo placeholders with example values (external IP, version, environment)."""
+    text = re.sub(r"\{\{[^}]*(?:ip|IP|address)[^}]*\}\}", EXAMPLE_EXTERNAL_IP, text)
+    text = re.sub(r"\{\{[^}]*(?:environment|env)[^}]*\}\}", env, text)
+    text = re.sub(r"\{\{[^}]*version[^}]*\}\}", str(EXAMPLE_VERSION), text)
+    return text
+
+
+def argocd_playbook(env: str) -> Path:
+    base = t.REPO / "ansible" / "argocd"
+    short = {"production": "prod"}.get(env, env)
+    for candidate in (base / f"argocd_add_{short}.yml", base / f"argocd_add_{env}.yml"):
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"no Argo CD playbook for {env} in {t.rel(base)}")
+
+
+def argocd_helm_parameters(env: str) -> dict[str, str]:
+    """helm parameters (name=value) an ansible/argocd play gives the Argo CD app of env.
+
+    Found as `--helm-set[-string] key=value` on the argocd CLI, or as parameters: [{name, value}]
+    in an Application manifest, in the env's playbook and the files it includes."""
+    texts = []
+    entry = argocd_playbook(env)
+    texts.append(entry.read_text())
+    for inc in re.findall(r"(?:import_playbook|include_tasks|import_tasks|file):\s*['\"]?([\w./-]+\.ya?ml)", texts[0]):
+        path = (entry.parent / inc).resolve()
+        if path.exists():
+            texts.append(path.read_text())
+    text = _substitute("\n".join(texts), env)
+    params = dict(re.findall(r"--helm-set(?:-string)?[= ]['\"]?([\w.\[\]-]+)=([^\s'\"]+)", text))
+    for m in re.finditer(r"name:\s*['\"]?([\w.\[\]-]+)['\"]?\s*\n\s*value:\s*['\"]?([^\s'\"]+)", text):
+        if "externalIP" in m.group(1) or m.group(1).startswith("image."):
+            params[m.group(1)] = m.group(2)
+    return params
+
+
+def deploy_workflow_set_string(env: str) -> str:
+    """The `--helm-set-string image.tag=...` expression of workflows/deploy-container-image.yaml, filled in."""
+    text = (t.REPO / "workflows" / "deploy-container-image.yaml").read_text()
+    m = re.search(r"--helm-set-string['\"]?,?\s*['\"]?\s*(image\.tag=[^\s'\"]+)", text)
+    if not m:
+        raise AssertionError("workflows/deploy-container-image.yaml: no `--helm-set-string image.tag=...` found")
+    expr = m.group(1)
+    expr = re.sub(r"\{\{[^}]*environment[^}]*\}\}", env, expr)
+    expr = re.sub(r"\{\{[^}]*version[^}]*\}\}", str(EXAMPLE_VERSION), expr)
+    return expr
