@@ -1,0 +1,80 @@
+"""The limit (c): onnxruntime alone on already-preprocessed input, in one process, same cores.
+
+No HTTP, no decode, no preprocessing: `concurrency` threads call one shared
+InferenceSession back to back (onnxruntime releases the GIL while it runs), each on
+a [1, 3, S, S] input. This is the ceiling any server around the same model can reach.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from bench.load import LoadResult
+
+
+def make_session(model_path: Path, intra_op_threads: int, inter_op_threads: int = 1) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = intra_op_threads
+    opts.inter_op_num_threads = inter_op_threads
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def run_ort_limit(
+    model_path: Path,
+    input_size: int,
+    concurrency: int,
+    duration_s: float = 10.0,
+    max_requests: int = 2000,
+    intra_op_threads: int = 2,
+) -> LoadResult:
+    """Closed-loop inference from `concurrency` threads; bounded by time and by count."""
+    session = make_session(model_path, intra_op_threads)
+    x = np.random.default_rng(0).standard_normal((1, 3, input_size, input_size), dtype=np.float32)
+    for _ in range(3):  # warm up: first runs allocate and pick kernels
+        session.run(None, {"input": x})
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    issued = 0
+    start = time.perf_counter()
+    deadline = start + duration_s
+
+    def worker() -> None:
+        nonlocal issued
+        while True:
+            with lock:
+                if issued >= max_requests or time.perf_counter() >= deadline:
+                    return
+                issued += 1
+            t0 = time.perf_counter()
+            session.run(None, {"input": x})
+            dt = time.perf_counter() - t0
+            with lock:
+                latencies.append(dt)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=duration_s + 60)
+    elapsed = time.perf_counter() - start
+    ms = np.asarray(latencies) * 1000
+    return LoadResult(
+        concurrency=concurrency,
+        requests=len(latencies),
+        errors=0,
+        duration_s=round(elapsed, 3),
+        rps=round(len(latencies) / elapsed, 2),
+        p50_ms=round(float(np.percentile(ms, 50)), 2),
+        p95_ms=round(float(np.percentile(ms, 95)), 2),
+        p99_ms=round(float(np.percentile(ms, 99)), 2),
+        mean_ms=round(float(ms.mean()), 2),
+        max_ms=round(float(ms.max()), 2),
+    )

@@ -1,0 +1,1 @@
+"""BASELINE, NOT PRODUCT CODE: the reference lab's serving path, reproduced for comparison only."""
