@@ -178,37 +178,124 @@ def _deep_strings(obj) -> Iterable[str]:
 
 def terraform_variable_findings(tf_dir: Path) -> list[str]:
     """Every var.X used is declared, and every declared variable is used."""
-    text = "\n".join(p.read_text() for p in sorted(tf_dir.glob("*.tf")))
+    parsed = load_hcl(tf_dir)
+    # A variable's own validation block does not count as a use.
+    text = " ".join(" ".join(_deep_strings(blocks)) for kind, blocks in parsed.items() if kind != "variable")
     used = set(re.findall(r"\bvar\.([A-Za-z_][A-Za-z0-9_-]*)", text))
-    declared = set(hcl_blocks(load_hcl(tf_dir), "variable"))
+    declared = set(hcl_blocks(parsed, "variable"))
     findings = [f"{rel(tf_dir)}: var.{v} is used but not declared" for v in sorted(used - declared)]
     findings += [f"{rel(tf_dir)}: variable {v!r} is declared but never used" for v in sorted(declared - used)]
     return findings
 
 
+SECGROUP_WORD_PORTS = {"ssh": 22, "http": 80, "https": 443}
+
+
+def _secgroup_port(name: str) -> int | None:
+    """allow-8000 -> 8000, allow-http-80 -> 80, allow-ssh -> 22 (the lab's naming)."""
+    m = re.search(r"(\d+)$", name)
+    if m:
+        return int(m.group(1))
+    return SECGROUP_WORD_PORTS.get(name.rsplit("-", 1)[-1])
+
+
+def _expand_names(body: dict, local_values: dict) -> list[str]:
+    """Security group names of one data block: a literal name, or each.key over a for_each list/set."""
+    name = str(body.get("name", ""))
+    if "each." not in name:
+        return [name]
+    for_each = body.get("for_each")
+    if isinstance(for_each, list):
+        return [str(x) for x in for_each]
+    m = re.search(r"local\.([A-Za-z0-9_]+)", str(for_each))
+    if m and isinstance(local_values.get(m.group(1)), list):
+        return [str(x) for x in local_values[m.group(1)]]
+    m = re.search(r"\[([^\]]*)\]", str(for_each))
+    if m:
+        return re.findall(r'"([^"]+)"', m.group(1))
+    return []
+
+
 def secgroup_ports(tf_dir: Path) -> dict[str, set[int]]:
     """For each sharednet1 port resource: the TCP ports its security groups open.
 
-    A security group data source is named allow-<port> or allow-<word>-<port>
-    (as in the lab: allow-8000, allow-http-80); the resource lists them by
-    reference in security_group_ids.
+    Security groups are data sources (created once per project, as in the lab),
+    named allow-<port> or allow-<word>-<port>; a port references them one by one
+    (data.<type>.<name>.id, or an index for for_each) or all of a for_each block.
     """
     parsed = load_hcl(tf_dir)
-    groups = {}
+    local_values: dict = {}
+    for block in parsed.get("locals", []):
+        local_values.update(block)
+    groups: dict[str, dict[str, int | None]] = {}
     for key, body in hcl_blocks(parsed, "data").items():
         if key.startswith("openstack_networking_secgroup_v2."):
-            m = re.search(r"(\d+)$", _unquote(str(body.get("name", ""))))
-            groups[key.split(".", 1)[1]] = int(m.group(1)) if m else None
+            groups[key.split(".", 1)[1]] = {n: _secgroup_port(n) for n in _expand_names(body, local_values)}
     result = {}
     for key, body in hcl_blocks(parsed, "resource").items():
         if not key.startswith("openstack_networking_port_v2."):
             continue
-        refs = " ".join(_deep_strings(body.get("security_group_ids", [])))
         if "sharednet1" not in " ".join(_deep_strings(body.get("network_id", ""))):
             continue
-        names_ = re.findall(r"data\.openstack_networking_secgroup_v2\.([A-Za-z0-9_-]+)\.id", refs)
-        result[key] = {groups[n] for n in names_ if groups.get(n) is not None}
+        refs = " ".join(_deep_strings(body.get("security_group_ids", [])))
+        ports: set[int] = set()
+        for data_name, index in re.findall(
+            r'data\.openstack_networking_secgroup_v2\.([A-Za-z0-9_-]+)(?:\[\\?"([^"\\]+)\\?"\])?', refs
+        ):
+            members = groups.get(data_name, {})
+            selected = [members.get(index)] if index else list(members.values())
+            ports.update(p for p in selected if p is not None)
+        result[key] = ports
     return result
+
+
+def terraform_structure_findings(tf_dir: Path) -> list[str]:
+    """The lab's topology: three nodes, each with a private and a sharednet1 port, the floating IP on node1."""
+    parsed = load_hcl(tf_dir)
+    res = hcl_blocks(parsed, "resource")
+    variables = hcl_blocks(parsed, "variable")
+    findings = []
+    nodes = (variables.get("nodes") or {}).get("default") or {}
+    if sorted(nodes) != ["node1", "node2", "node3"]:
+        findings.append(f"variable nodes: default should be node1..node3, got {sorted(nodes)}")
+    instances = {k: b for k, b in res.items() if k.startswith("openstack_compute_instance_v2.")}
+    ports = {k: b for k, b in res.items() if k.startswith("openstack_networking_port_v2.")}
+    if len(instances) != 1 or "var.nodes" not in str(next(iter(instances.values()), {}).get("for_each")):
+        findings.append(f"expected one instance resource with for_each = var.nodes, got {sorted(instances)}")
+    kinds = {}
+    for key, body in ports.items():
+        net = " ".join(_deep_strings(body.get("network_id", "")))
+        kinds[key] = "sharednet1" if "sharednet1" in net else "private" if "private" in net else "?"
+        if "var.nodes" not in str(body.get("for_each")):
+            findings.append(f"{key}: not one port per node (for_each = var.nodes)")
+    for key, body in instances.items():
+        attached = {kinds.get(m) for m in re.findall(r"(openstack_networking_port_v2\.[A-Za-z0-9_-]+)\[each\.key\]",
+                                                     " ".join(_deep_strings(body.get("network", []))))}  # fmt: skip
+        for want in ("private", "sharednet1"):
+            if want not in attached:
+                findings.append(f"{key}: no {want} port attached per node (network {{ port = ...[each.key].id }})")
+    fips = [b for k, b in res.items() if k.startswith("openstack_networking_floatingip_v2.")]
+    if len(fips) != 1:
+        findings.append(f"expected one floating IP, got {len(fips)}")
+    for fip in fips:
+        m = re.search(r'(openstack_networking_port_v2\.[A-Za-z0-9_-]+)\[\\?"(\w+)\\?"\]', str(fip.get("port_id")))
+        if not m or m.group(2) != "node1" or kinds.get(m.group(1)) != "sharednet1":
+            findings.append(f"floating IP is not on node1's sharednet1 port: port_id = {fip.get('port_id')}")
+    if "floating_ip_out" not in hcl_blocks(parsed, "output"):
+        findings.append("output floating_ip_out is missing")
+    return findings
+
+
+def secgroup_findings(tf_dir: Path, exposed_ports: set[int]) -> list[str]:
+    """Every port a Service exposes outside the cluster needs a security group on every sharednet1 port."""
+    per_port = secgroup_ports(tf_dir)
+    if not per_port:
+        return [f"{rel(tf_dir)}: no sharednet1 port found"]
+    return [
+        f"{key}: no security group opens exposed port {port}"
+        for key, opened in sorted(per_port.items())
+        for port in sorted(exposed_ports - opened)
+    ]
 
 
 # ---------------------------------------------------------------- helm
