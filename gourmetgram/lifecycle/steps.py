@@ -1,0 +1,127 @@
+"""The lifecycle after training, step by step, over any Target.
+
+    alias development -> build staging-1.0.N -> alias staging -> deploy staging
+      -> test staging -> alias staging-approved -> promote to canary
+
+plus promote (canary -> production) and rollback. Each step prints what it
+does and how long it took; a failure raises StepFailed naming the step. Steps
+only move an alias after the thing it stands for is done (built, deployed,
+tested), and a failed deploy leaves the environment on its old version.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from gourmetgram import names
+from gourmetgram.lifecycle import rules
+from gourmetgram.lifecycle.registry import Registry
+from gourmetgram.lifecycle.staging import DEFAULT_TIMEOUT, run_staging_test
+from gourmetgram.lifecycle.target import DeployError, Target
+
+# Environments carry aliases of the same name.
+ENV_ALIAS = {
+    names.STAGING: names.ALIAS_STAGING,
+    names.CANARY: names.ALIAS_CANARY,
+    names.PRODUCTION: names.ALIAS_PRODUCTION,
+}
+
+
+class StepFailed(RuntimeError):
+    def __init__(self, step: str, reason: str):
+        super().__init__(f"step '{step}' failed: {reason}")
+        self.step = step
+        self.reason = reason
+
+
+@dataclass
+class Lifecycle:
+    target: Target
+    registry: Registry
+    say: Callable[[str], None] = print
+    staging_timeout: float = DEFAULT_TIMEOUT
+    timings: list[tuple[str, float]] = field(default_factory=list)
+
+    @contextmanager
+    def step(self, name: str, what: str) -> Iterator[None]:
+        self.say(f"==> {name}: {what}")
+        start = time.monotonic()
+        try:
+            yield
+        except StepFailed:
+            raise
+        except (rules.RuleError, DeployError, RuntimeError, ValueError, OSError) as exc:
+            self.timings.append((name, time.monotonic() - start))
+            self.say(f"    FAILED: {exc}")
+            raise StepFailed(name, str(exc)) from exc
+        took = time.monotonic() - start
+        self.timings.append((name, took))
+        self.say(f"    ok ({took:.1f}s)")
+
+    # -- after training ---------------------------------------------------------------------
+    def release(self, model_version: int) -> None:
+        """A freshly registered version: development -> staging -> tested -> canary."""
+        n = int(model_version)
+        v = names.version_string(n)
+        with self.step("alias development", f"{names.ALIAS_DEVELOPMENT} -> version {n}"):
+            self.registry.set_alias(names.ALIAS_DEVELOPMENT, n)
+        with self.step("build", f"bundle {names.image_tag(names.STAGING, n)} from the registered model"):
+            tag = self.target.build(n, self.registry)
+            self.say(f"    built {tag}")
+        with self.step("alias staging", f"{names.ALIAS_STAGING} -> version {n}"):
+            self.registry.set_alias(names.ALIAS_STAGING, n)
+        deploy_problem = ""
+        try:
+            what = f"{names.image_tag(names.STAGING, n)} to {self.target.url(names.STAGING)}"
+            with self.step("deploy staging", what):
+                self.target.deploy(names.STAGING, n)
+        except StepFailed as exc:
+            # As on the cluster: a deploy that never gets ready is caught by the staging test,
+            # which then sees the old version. We check once instead of waiting out the timeout.
+            deploy_problem = exc.reason
+        url = self.target.url(names.STAGING)
+        with self.step("test staging", f"{url}/version is {v} and {url}/test answers a class"):
+            result = run_staging_test(url, n, timeout=0 if deploy_problem else self.staging_timeout)
+            if not result.passed:
+                reason = result.reason + (f" (deploy staging: {deploy_problem})" if deploy_problem else "")
+                raise rules.RuleError(reason)
+            self.say(f"    {result.reason}")
+        with self.step("approve", f"{names.ALIAS_STAGING_APPROVED} -> version {n} (+ approval tag)"):
+            self.registry.approve(n, url=url)
+        self.promote(names.STAGING, names.CANARY, n)
+
+    # -- promotion and rollback -------------------------------------------------------------
+    def promote(self, source: str, target: str, model_version: int) -> None:
+        n = int(model_version)
+        with self.step(f"promote {source}->{target}", f"check version {n} may go from {source} to {target}"):
+            refusal = rules.promotion_refusal(
+                source, target, n, self.registry.is_approved(n), self.target.deployed_version(source)
+            )
+            if refusal:
+                raise rules.RuleError(refusal)
+            tag = self.target.copy_tag(source, target, n)
+            self.say(f"    copied {names.image_tag(source, n)} -> {tag}")
+        with self.step(f"deploy {target}", f"{names.image_tag(target, n)} to {self.target.url(target)}"):
+            self.target.deploy(target, n)
+        with self.step(f"alias {target}", f"{ENV_ALIAS[target]} -> version {n}"):
+            self.registry.set_alias(ENV_ALIAS[target], n)
+
+    def rollback(self, env: str) -> int:
+        """Put env's previous known-good version back; returns it."""
+        names.image_tag(env, 0)  # validates env
+        with self.step(f"rollback {env}", "choose the previous known-good version"):
+            current = self.target.deployed_version(env)
+            chosen = rules.choose_rollback(self.target.history(env), current, self.registry.is_approved)
+            self.say(f"    {env}: {_v(current)} -> {names.version_string(chosen.version)}")
+        with self.step(f"deploy {env}", f"{names.image_tag(env, chosen.version)} to {self.target.url(env)}"):
+            self.target.deploy(env, chosen.version)
+        with self.step(f"alias {env}", f"{ENV_ALIAS[env]} -> version {chosen.version}"):
+            self.registry.set_alias(ENV_ALIAS[env], chosen.version)
+        return chosen.version
+
+
+def _v(n: int | None) -> str:
+    return "nothing" if n is None else names.version_string(n)
