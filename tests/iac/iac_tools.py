@@ -432,6 +432,124 @@ def argo_strict(files: list[Path]) -> dict[str, list[str]]:
     return json.loads(res.stdout)
 
 
+def walk(obj, path=()):
+    """Yield (path, key, value) for every mapping entry in a nested structure."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield path, k, v
+            yield from walk(v, (*path, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from walk(v, (*path, i))
+
+
+def embedded_manifests(doc: dict) -> list[dict]:
+    """Kubernetes/Argo objects inside `resource.manifest` strings of a workflow's templates (recursively)."""
+    out = []
+    for _, key, value in walk(doc):
+        if key == "manifest" and isinstance(value, str):
+            try:
+                inner = yaml.safe_load(value)
+            except yaml.YAMLError:
+                continue
+            if isinstance(inner, dict):
+                out.append(inner)
+                out.extend(embedded_manifests(inner))
+    return out
+
+
+def _spec(doc: dict) -> dict:
+    spec = doc.get("spec") or {}
+    return spec.get("workflowSpec") or {} if doc.get("kind") == "CronWorkflow" else spec
+
+
+def _params(params) -> tuple[set[str], set[str]]:
+    """(declared, required) parameter names; required = no value, default or valueFrom."""
+    declared, required = set(), set()
+    for p in params or []:
+        declared.add(p.get("name"))
+        if not any(k in p for k in ("value", "default", "valueFrom")):
+            required.add(p.get("name"))
+    return declared, required
+
+
+def argo_crossref_findings(files: list[Path]) -> list[str]:
+    """workflowTemplateRef/templateRef targets exist; arguments passed are declared; required ones are passed."""
+    docs = []  # (where, doc)
+    for path in files:
+        for doc in load_yaml_docs(path):
+            if isinstance(doc, dict):
+                docs.append((rel(path), doc))
+                docs.extend((f"{rel(path)} (embedded manifest)", inner) for inner in embedded_manifests(doc))
+    templates = {d["metadata"]["name"]: d for _, d in docs
+                 if d.get("kind") == "WorkflowTemplate" and d.get("metadata", {}).get("name")}  # fmt: skip
+    findings = []
+
+    def check_args(where, target, passed_params, declared, required):
+        passed = {p.get("name") for p in passed_params or []}
+        for name in sorted(passed - declared):
+            findings.append(f"{where}: passes {name!r}, which {target} does not declare")
+        for name in sorted(required - passed):
+            findings.append(f"{where}: does not pass required parameter {name!r} of {target}")
+
+    for where, doc in docs:
+        spec = _spec(doc)
+        ref = spec.get("workflowTemplateRef")
+        if ref:
+            name = ref.get("name")
+            target = templates.get(name)
+            if target is None:
+                findings.append(f"{where}: workflowTemplateRef {name!r} is not a WorkflowTemplate in workflows/")
+            else:
+                declared, required = _params((target["spec"].get("arguments") or {}).get("parameters"))
+                check_args(where, f"WorkflowTemplate {name}", (spec.get("arguments") or {}).get("parameters"),
+                           declared, required)  # fmt: skip
+        for path, key, value in walk(spec):
+            if key != "templateRef" or not isinstance(value, dict):
+                continue
+            target = templates.get(value.get("name"))
+            if target is None:
+                findings.append(f"{where}: templateRef {value.get('name')!r} is not a WorkflowTemplate in workflows/")
+                continue
+            tmpl = {tm.get("name"): tm for tm in target["spec"].get("templates", [])}.get(value.get("template"))
+            if tmpl is None:
+                findings.append(f"{where}: templateRef {value.get('name')}/{value.get('template')}: no such template")
+                continue
+            step = _get(spec, path)
+            declared, required = _params((tmpl.get("inputs") or {}).get("parameters"))
+            check_args(where, f"template {value.get('name')}/{value.get('template')}",
+                       ((step or {}).get("arguments") or {}).get("parameters"), declared, required)  # fmt: skip
+    return findings
+
+
+def _get(obj, path):
+    for p in path:
+        obj = obj[p]
+    return obj
+
+
+def image_is_pinned(image: str) -> bool:
+    """A digest, or a tag on the last path component that is not `latest`."""
+    if re.search(r"@sha256:[0-9a-f]{64}$", image):
+        return True
+    last = image.rsplit("/", 1)[-1]
+    return ":" in last and last.split(":", 1)[1] not in ("", "latest")
+
+
+def unpinned_images(docs: list[tuple[str, dict]]) -> list[str]:
+    """Every container image names a tag other than latest (or a digest); templated tags count as pinned."""
+    findings = []
+    for where, doc in docs:
+        for inner in [doc, *embedded_manifests(doc)]:
+            for _, key, value in walk(inner):
+                if key != "image" or not isinstance(value, str):
+                    continue
+                image = re.sub(r"\{\{[^}]*\}\}", "x", value)
+                if not image_is_pinned(image):
+                    findings.append(f"{where}: image {value!r} is not pinned to a tag or digest (latest is not a pin)")
+    return findings
+
+
 # ---------------------------------------------------------------- ansible
 
 

@@ -1,0 +1,78 @@
+"""yamllint (plain YAML, and the charts after rendering), hadolint, checkov and a credentials scan.
+Each slow tool runs once per session; the tests assert per file on its parsed output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import helm_python as helm
+import iac_tools as t
+import iac_values as v
+import pytest
+
+FILES = t.repo_files()
+PLAIN_YAML = [p for p in FILES if p.suffix in (".yml", ".yaml") and "/templates/" not in t.rel(p)]
+DOCKERFILES = t.dockerfiles(FILES)
+
+
+@pytest.fixture(scope="session")
+def rendered_dir(tmp_path_factory, chart_dirs) -> Path:
+    """Every chart rendered (the lab's values) into files: what yamllint and checkov see."""
+    helm.disable_logging()
+    out = tmp_path_factory.mktemp("rendered")
+    for chart in chart_dirs:
+        texts = t.rendered_text(chart, v.deploy_values(chart), v.chart_namespace(chart))
+        for name, text in texts.items():
+            if name.endswith((".yaml", ".yml")) and text.strip():
+                dst = out / chart.name / name.split("/", 1)[1].replace("/", "_")
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_text(text)
+    return out
+
+
+@pytest.fixture(scope="session")
+def yamllint_findings() -> list[str]:
+    return t.yamllint(PLAIN_YAML)
+
+
+@pytest.mark.parametrize("path", PLAIN_YAML, ids=[t.rel(p) for p in PLAIN_YAML])
+def test_yamllint(path, yamllint_findings):
+    assert [f for f in yamllint_findings if f.startswith(f"{path}:")] == []
+
+
+def test_yamllint_on_rendered_charts(rendered_dir):
+    files = sorted(rendered_dir.rglob("*.yaml"))
+    assert files
+    assert t.yamllint(files) == []
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=[t.rel(p) for p in DOCKERFILES])
+def test_hadolint(path):
+    assert t.hadolint([path]) == []
+
+
+def test_dockerfiles_found():
+    # app/ and the training image are built from Dockerfiles in the repository.
+    assert DOCKERFILES, "no Dockerfile in the repository"
+
+
+@pytest.fixture(scope="session")
+def checkov_results(rendered_dir) -> dict:
+    return t.checkov(
+        {"terraform": t.REPO / "tf" / "kvm", "kubernetes": rendered_dir, "argo_workflows": t.REPO / "workflows"},
+        files=[p for p in FILES if p.stat().st_size < 1_000_000],
+    )
+
+
+@pytest.mark.parametrize("framework", ["terraform", "kubernetes", "argo_workflows", "secrets"])
+def test_checkov_has_no_failed_checks(framework, checkov_results):
+    failed = [f for f in checkov_results["failed"] if f[0] == framework]
+    assert failed == []
+
+
+def test_checkov_checked_something(checkov_results):
+    assert checkov_results["passed"] > 0
+
+
+def test_no_credentials_or_private_keys_in_tracked_files():
+    assert t.scan_secrets(FILES) == []
