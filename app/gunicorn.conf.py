@@ -1,0 +1,85 @@
+"""gunicorn settings for the GourmetGram app.
+
+    gunicorn -c app/gunicorn.conf.py --bind 127.0.0.1:8000 'app.app:create_app()'
+
+Environment (defaults suit a 2-core machine or a 500m-CPU pod):
+    GG_WORKERS          worker processes (default 2)
+    GG_THREADS          threads per worker (default 2; >1 uses the gthread worker)
+    GG_TIMEOUT          seconds a silent worker may take before the master kills it (default 60)
+    GG_BIND             listen address when --bind is not given (default 0.0.0.0:8000, the container port)
+    PROMETHEUS_MULTIPROC_DIR  where workers share their metrics (default: a fresh temp dir)
+
+No preload: every worker builds its own onnxruntime session after the fork,
+because onnxruntime's thread pools do not survive fork(). The master only
+supervises; a worker killed even with SIGKILL is replaced by a fresh one that
+loads the model again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+
+def _int_env(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer >= {minimum}, got {raw!r}") from None
+    if value < minimum:
+        raise SystemExit(f"{name} must be an integer >= {minimum}, got {raw!r}")
+    return value
+
+
+# The container port lives in the Helm values (k8s/staging/values.yaml containerPort);
+# the image's CMD passes --bind explicitly, this is only the fallback.
+bind = os.environ.get("GG_BIND", "0.0.0.0:8000")
+workers = _int_env("GG_WORKERS", 2)
+threads = _int_env("GG_THREADS", 2)
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = _int_env("GG_TIMEOUT", 60)
+graceful_timeout = _int_env("GG_GRACEFUL_TIMEOUT", 20)
+keepalive = 5
+preload_app = False
+# Recycle workers now and then so slow leaks never build up; jitter keeps them from restarting together.
+max_requests = _int_env("GG_MAX_REQUESTS", 5000, minimum=0)
+max_requests_jitter = max_requests // 10
+# Worker heartbeat files in memory, not on a possibly slow disk (the Docker image has /dev/shm).
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GG_LOG_LEVEL", "info")
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+proc_name = "gourmetgram-app"
+
+# Prometheus multiprocess mode must be configured before any worker imports prometheus_client.
+_own_multiproc_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_multiproc_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gourmetgram-metrics-")
+
+
+def on_starting(server):
+    # Samples of an earlier run would be merged into this one's: start from an empty directory.
+    path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(path, exist_ok=True)
+    for entry in os.listdir(path):
+        if entry.endswith(".db"):
+            os.unlink(os.path.join(path, entry))
+    server.log.info("metrics of all workers are merged from %s", path)
+
+
+def child_exit(server, worker):
+    # Only prometheus_client's helper: importing app.metrics here would give the
+    # master its own gauge samples, which would then be merged into the workers'.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_multiproc_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
