@@ -15,9 +15,13 @@ EXAMPLE_VERSION = 7
 
 
 def kubespray_kube_version() -> str:
-    """The Kubernetes version Kubespray installs, as recorded in the cluster inventory's group_vars."""
-    group_vars = t.REPO / "ansible" / "k8s" / "inventory" / "mycluster" / "group_vars"
-    for path in sorted(group_vars.rglob("*.y*ml")):
+    """The Kubernetes version Kubespray installs: kube_version where the cluster path records it
+    (ansible/vars/versions.yml, or the Kubespray inventory's group_vars)."""
+    candidates = [t.REPO / "ansible" / "vars" / "versions.yml"]
+    candidates += sorted((t.REPO / "ansible" / "k8s" / "inventory").rglob("*.y*ml"))
+    for path in candidates:
+        if not path.exists():
+            continue
         data = yaml.safe_load(path.read_text()) or {}
         if isinstance(data, dict) and data.get("kube_version"):
             version = str(data["kube_version"]).lstrip("v")
@@ -25,7 +29,8 @@ def kubespray_kube_version() -> str:
                 raise ValueError(f"{t.rel(path)}: kube_version {version!r} is not X.Y.Z")
             return version
     raise FileNotFoundError(
-        f"kube_version not found under {t.rel(group_vars)}: record the Kubernetes version Kubespray installs there"
+        "kube_version not found in ansible/vars/versions.yml or ansible/k8s/inventory/: "
+        "record the Kubernetes version Kubespray installs there"
     )
 
 

@@ -1,0 +1,127 @@
+"""One source of truth, checked: namespaces, service names, ports, image repository and tags, model
+name and aliases agree between the charts, playbooks, workflows, the local platform and
+gourmetgram/names.py + gourmetgram/values.py."""
+
+from __future__ import annotations
+
+import re
+
+import iac_tools as t
+import pytest
+
+from gourmetgram import names, values
+
+INFRA_TEXT_FILES = [
+    p
+    for p in t.repo_files()
+    if t.rel(p).startswith(("ansible/", "workflows/", "k8s/")) and p.suffix in (".yml", ".yaml", ".tpl", ".json")
+]
+APP_IMAGE_REPO = f"{names.REGISTRY}/{names.APP_IMAGE}"
+
+
+def _objects(docs, kind):
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+@pytest.mark.parametrize("env", names.ENVIRONMENTS)
+def test_app_chart_matches_names_and_values(env, rendered):
+    docs = rendered[env]
+    service = _objects(docs, "Service")[names.APP_SERVICE]
+    deployment = _objects(docs, "Deployment")[names.APP_SERVICE]
+    assert service["metadata"]["namespace"] == deployment["metadata"]["namespace"] == names.namespace(env)
+    assert [p["port"] for p in service["spec"]["ports"]] == [values.env_port(env)]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert [p["containerPort"] for p in container["ports"]] == [values.container_port()]
+    repo, tag = container["image"].rsplit(":", 1)
+    assert repo == APP_IMAGE_REPO
+    assert names.parse_image_tag(tag)[0] == env
+
+
+@pytest.mark.parametrize("env", names.ENVIRONMENTS)
+def test_default_image_tag_is_the_initial_build(env):
+    image = values.chart_values(env)["image"]
+    assert image["repository"] == APP_IMAGE_REPO
+    assert image["tag"] == names.image_tag(env, 0)
+
+
+def test_gateway_route_matches_the_values_weights_and_env_services(rendered):
+    docs = rendered[names.PLATFORM]
+    (route,) = [d for d in docs if d["kind"] == "HTTPRoute"]
+    refs = [ref for rule in route["spec"]["rules"] for ref in rule.get("backendRefs", [])]
+    got = sorted((r["name"], r.get("namespace"), r["port"], r["weight"]) for r in refs)
+    want = sorted(
+        (names.APP_SERVICE, names.namespace(b.environment), b.port, b.weight) for b in values.route_backends()
+    )
+    assert got == want
+    assert route["metadata"]["namespace"] == names.namespace(names.PLATFORM)
+
+
+def test_reference_grants_let_the_route_reach_canary_and_production(rendered):
+    for env in {b.environment for b in values.route_backends()}:
+        grants = [d for d in rendered[env] if d["kind"] == "ReferenceGrant"]
+        assert grants, f"{env}: no ReferenceGrant for the platform's HTTPRoute"
+        spec = grants[0]["spec"]
+        assert spec["from"][0]["namespace"] == names.namespace(names.PLATFORM)
+        assert spec["to"][0]["name"] == names.APP_SERVICE
+
+
+def test_platform_service_ports_match_values(rendered):
+    ports = {p["port"] for d in rendered[names.PLATFORM] if d["kind"] == "Service" for p in d["spec"].get("ports", [])}
+    platform = values.chart_values(names.PLATFORM)
+    assert {values.gateway_port(), values.mlflow_port(), platform["minio"]["consolePort"]} <= ports
+
+
+NAMESPACE_USE = re.compile(
+    r"(?:\bnamespace:\s*|\s-n\s+|--namespace[= ]|--dest-namespace[= ]|\bdest_namespace:\s*)['\"]?(gourmetgram-[\w-]+)"
+)
+
+
+@pytest.mark.parametrize("path", INFRA_TEXT_FILES, ids=[t.rel(p) for p in INFRA_TEXT_FILES])
+def test_namespaces_are_the_named_ones(path):
+    valid = {names.namespace(e) for e in (*names.ENVIRONMENTS, names.PLATFORM)}
+    used = set(NAMESPACE_USE.findall(path.read_text()))
+    assert used <= valid, f"{t.rel(path)} uses namespaces {sorted(used - valid)}; names.py has {sorted(valid)}"
+
+
+@pytest.mark.parametrize("path", INFRA_TEXT_FILES, ids=[t.rel(p) for p in INFRA_TEXT_FILES])
+def test_model_name_aliases_and_image_repository_are_the_named_ones(path):
+    text = path.read_text()
+    wrong = []
+    for m in re.findall(r"GourmetGram\w*Model\w*", text):
+        if m != names.MODEL_NAME:
+            wrong.append(f"model name {m!r} (names.MODEL_NAME is {names.MODEL_NAME!r})")
+    for m in re.findall(r"--alias[= ]['\"]?([\w-]+)", text):
+        if m not in names.ALIASES:
+            wrong.append(f"alias {m!r} not in names.ALIASES")
+    for m in re.findall(r"([\w.-]+(?::\d+)?)/(gourmetgram-[\w-]+):", text):
+        registry, image = m
+        if image in (names.APP_IMAGE, names.TRAINING_IMAGE) and registry != names.REGISTRY:
+            wrong.append(f"image {registry}/{image} not from {names.REGISTRY}")
+    assert not wrong, f"{t.rel(path)}: {wrong}"
+
+
+@pytest.mark.parametrize("env", [*names.ENVIRONMENTS, names.PLATFORM])
+def test_argocd_playbook_names_the_app_namespace_and_chart_path(env):
+    import iac_values as v
+
+    text = v.argocd_playbook(env).read_text()
+    shared = [(t.REPO / "ansible" / "argocd" / inc) for inc in re.findall(r"([\w./-]+\.ya?ml)", text)]
+    text += "".join(p.read_text() for p in shared if p.exists())
+    # A thin entry point passes the environment; the shared play derives the names from it.
+    assert env in text or f"k8s/{env}" in text
+    assert "gourmetgram-" in text and "k8s/" in text
+
+
+PYTHON_SOURCES = [
+    p
+    for p in t.repo_files()
+    if p.suffix == ".py"
+    and t.rel(p).startswith(("gourmetgram/", "app/", "train/", "bench/"))
+    and p.name not in ("names.py", "values.py")
+]
+
+
+@pytest.mark.parametrize("literal", [names.MODEL_NAME, names.EXPERIMENT, names.REGISTRY])
+def test_python_code_takes_names_from_names_py(literal):
+    repeats = [t.rel(p) for p in PYTHON_SOURCES if literal in p.read_text()]
+    assert not repeats, f"{literal!r} repeated outside gourmetgram/names.py: {repeats}"
