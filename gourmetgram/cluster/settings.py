@@ -1,0 +1,183 @@
+"""Cluster settings: from environment variables or ONE git-ignored settings file.
+
+Every value the lab asks you to type in (net ID suffix, key pair, lease
+flavor ID, floating IP, project) lives here instead of being edited into
+files. Precedence: environment variable > settings file > default.
+The settings file is `settings.env` at the repository root (KEY=VALUE lines,
+`#` comments) or the file named by GG_SETTINGS_FILE; `settings.env.example`
+shows every key. Validation gives one clear sentence per problem.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SETTINGS_FILE = REPO_ROOT / "settings.env"
+EXAMPLE_SETTINGS_FILE = REPO_ROOT / "settings.env.example"
+SETTINGS_FILE_ENV = "GG_SETTINGS_FILE"
+
+# The same rules as the validation blocks in tf/kvm/variables.tf.
+_SUFFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_LAB_PLACEHOLDER_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+class SettingsError(ValueError):
+    """A missing or malformed setting; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The values of one lab deployment. Field -> environment variable in ENV_NAMES."""
+
+    suffix: str | None = None
+    key: str = "id_rsa_chameleon"
+    reservation: str | None = None
+    floating_ip: str | None = None
+    project: str | None = None
+    site: str = "KVM@TACC"
+    ssh_key: str = "~/.ssh/id_rsa_chameleon"
+    repo_url: str | None = None
+    repo_revision: str = "main"
+    clouds_yaml: str = "tf/kvm/clouds.yaml"
+
+    # ---- validation -------------------------------------------------------
+    def require(self, *names: str) -> Settings:
+        """Raise SettingsError for the first missing or malformed setting among names."""
+        for name in names:
+            value = getattr(self, name)
+            if value is None or str(value).strip() == "":
+                raise SettingsError(f"missing setting {ENV_NAMES[name]} ({DESCRIPTIONS[name]}); {_HOW_TO_SET}")
+            _CHECKS.get(name, lambda _v: None)(str(value))
+        return self
+
+    def clouds_yaml_path(self) -> Path:
+        path = Path(self.clouds_yaml).expanduser()
+        return path if path.is_absolute() else REPO_ROOT / path
+
+    def require_clouds_yaml(self) -> Path:
+        """The clouds.yaml path; SettingsError if the file is not there."""
+        path = self.clouds_yaml_path()
+        if not path.is_file():
+            raise SettingsError(
+                f"no clouds.yaml at {path}: copy tf/kvm/clouds.yaml.example to tf/kvm/clouds.yaml and paste "
+                "your application credential (Horizon > Identity > Application Credentials), "
+                "or point GG_CLOUDS_YAML at yours"
+            )
+        return path
+
+    def ssh_key_path(self) -> str:
+        return os.path.expanduser(self.ssh_key)
+
+
+ENV_NAMES = {
+    "suffix": "GG_SUFFIX",
+    "key": "GG_KEY",
+    "reservation": "GG_RESERVATION",
+    "floating_ip": "GG_FLOATING_IP",
+    "project": "GG_PROJECT",
+    "site": "GG_SITE",
+    "ssh_key": "GG_SSH_KEY",
+    "repo_url": "GG_REPO_URL",
+    "repo_revision": "GG_REPO_REVISION",
+    "clouds_yaml": "GG_CLOUDS_YAML",
+}
+
+DESCRIPTIONS = {
+    "suffix": "your net ID, part of every resource name, e.g. abc123",
+    "key": "name of your key pair at the site, e.g. id_rsa_chameleon",
+    "reservation": "flavor ID of your Blazar lease, a UUID; `invoke lease` prints it",
+    "floating_ip": "node1's floating IP; `invoke provision` prints it",
+    "project": "your Chameleon project, e.g. CHI-123456",
+    "site": "the Chameleon site, KVM@TACC",
+    "ssh_key": "path of the private key that matches the key pair",
+    "repo_url": "git URL of this repository as Argo CD and the workflows clone it",
+    "repo_revision": "branch or tag of this repository that Argo CD deploys",
+    "clouds_yaml": "path of clouds.yaml with your application credential",
+}
+
+_HOW_TO_SET = "set it in the environment or in settings.env (copy settings.env.example)"
+
+
+def _check_suffix(value: str) -> None:
+    if not _SUFFIX_RE.match(value):
+        raise SettingsError(
+            f"bad GG_SUFFIX {value!r}: use only letters, digits, '-' or '_' (it becomes part of resource names)"
+        )
+
+
+def _check_reservation(value: str) -> None:
+    if value == _LAB_PLACEHOLDER_UUID:
+        raise SettingsError(
+            "GG_RESERVATION is still the lab's all-zero placeholder: use the flavor ID that `invoke lease` prints"
+        )
+    if not _UUID_RE.match(value):
+        raise SettingsError(
+            f"bad GG_RESERVATION {value!r}: expected the lease's flavor ID, a UUID like "
+            "01234567-89ab-cdef-0123-456789abcdef (`invoke lease` prints it)"
+        )
+
+
+def _check_floating_ip(value: str) -> None:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise SettingsError(f"bad GG_FLOATING_IP {value!r}: expected an IPv4 address like 129.114.27.10") from None
+
+
+_CHECKS = {"suffix": _check_suffix, "reservation": _check_reservation, "floating_ip": _check_floating_ip}
+
+
+def parse_settings_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (optional quotes, `#` comments, optional `export `) -> dict."""
+    values: dict[str, str] = {}
+    for lineno, raw in enumerate(path.read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].strip()
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not re.match(r"^[A-Z_][A-Z0-9_]*$", name):
+            raise SettingsError(f"{path}:{lineno}: expected KEY=VALUE, got {raw.strip()!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name] = value
+    return values
+
+
+def settings_file(environ: dict[str, str] | None = None) -> Path | None:
+    """The settings file in use: GG_SETTINGS_FILE if set (must exist), else settings.env if present."""
+    environ = os.environ if environ is None else environ
+    named = environ.get(SETTINGS_FILE_ENV)
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise SettingsError(f"{SETTINGS_FILE_ENV}={named} does not exist")
+        return path
+    return DEFAULT_SETTINGS_FILE if DEFAULT_SETTINGS_FILE.is_file() else None
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Settings from the settings file overlaid with the environment (environment wins)."""
+    environ = dict(os.environ if environ is None else environ)
+    path = settings_file(environ)
+    from_file = parse_settings_file(path) if path else {}
+    known = set(ENV_NAMES.values()) | {SETTINGS_FILE_ENV}
+    unknown = sorted(k for k in from_file if k not in known)
+    if unknown:
+        raise SettingsError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    kwargs = {}
+    for f in fields(Settings):
+        env_name = ENV_NAMES[f.name]
+        value = environ.get(env_name, from_file.get(env_name))
+        if value is not None and value.strip() != "":
+            kwargs[f.name] = value.strip()
+    return Settings(**kwargs)
