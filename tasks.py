@@ -6,3 +6,7 @@ Thin on purpose: the tasks live in gourmetgram/tasks/, the logic in gourmetgram/
 from invoke import Collection
 
 ns = Collection()
+
+from gourmetgram.tasks import local  # noqa: E402
+
+local.register(ns)

@@ -44,6 +44,7 @@ class Lifecycle:
     say: Callable[[str], None] = print
     staging_timeout: float = DEFAULT_TIMEOUT
     timings: list[tuple[str, float]] = field(default_factory=list)
+    version: int | None = None  # the version this run works on (set by release/promote or the caller)
 
     @contextmanager
     def step(self, name: str, what: str) -> Iterator[None]:
@@ -64,7 +65,7 @@ class Lifecycle:
     # -- after training ---------------------------------------------------------------------
     def release(self, model_version: int) -> None:
         """A freshly registered version: development -> staging -> tested -> canary."""
-        n = int(model_version)
+        n = self.version = int(model_version)
         v = names.version_string(n)
         with self.step("alias development", f"{names.ALIAS_DEVELOPMENT} -> version {n}"):
             self.registry.set_alias(names.ALIAS_DEVELOPMENT, n)

@@ -169,9 +169,13 @@ class LocalPlatform:
         self.traefik.wait_ready()
         services.wait_mlflow(self.state, s)
         self.say(f"  mlflow ready at {self.mlflow_url}")
-        for env, cur in self.state.deployments().current.items():
+        deployments = self.state.deployments()
+        for env, cur in deployments.current.items():
             self._wait_ready(cur.program, cur.port, cur.version)
+            # The pid at this start: status reports a later change as a restart.
+            cur.pid = int((self.supervisor.info(cur.program) or {}).get("pid", 0))
             self.say(f"  {env} serves {names.version_string(cur.version)} at {self.url(env)}")
+        self.state.save_deployments(deployments)
 
     def down(self) -> None:
         """Stop every process; state (bundles, deployments, registry) stays for the next up."""

@@ -1,0 +1,207 @@
+"""invoke local.*: the whole model lifecycle on this machine; and `invoke demo`."""
+
+from __future__ import annotations
+
+import time
+
+from invoke import Collection, Exit, task
+
+from gourmetgram import names
+
+
+def _platform():
+    from gourmetgram.local.runner import state_from_env
+
+    return state_from_env()
+
+
+def _run(what: str, fn, *args, **kwargs):
+    """Call fn; user-facing failures end the task with a clear message and exit code 1."""
+    from gourmetgram.lifecycle.registry import RegistryError
+    from gourmetgram.lifecycle.steps import StepFailed
+    from gourmetgram.lifecycle.target import DeployError
+    from gourmetgram.local.state import PlatformError
+
+    try:
+        return fn(*args, **kwargs)
+    except StepFailed as exc:
+        raise Exit(f"{what} FAILED at step '{exc.step}': {exc.reason}", code=1) from None
+    except (PlatformError, RegistryError, DeployError, ValueError) as exc:
+        raise Exit(f"{what} failed: {exc}", code=1) from None
+
+
+def _ports(offset: int):
+    from gourmetgram.local.state import Ports
+
+    return Ports.defaults(offset) if offset else None
+
+
+@task(
+    help={
+        "port_offset": "add this to every default port (8080 -> 8080+N ...), e.g. to run beside another platform",
+        "postgres": "MLflow backend in a private PostgreSQL 15 cluster under the state dir (default sqlite)",
+        "s3": "MLflow artifacts in `rclone serve s3` (the MinIO stand-in, bucket mlflow-artifacts)",
+    }
+)
+def up(c, port_offset=0, postgres=False, s3=False):
+    """Start the local platform: MLflow, Traefik and every deployed environment (state in GG_STATE_DIR)."""
+    from gourmetgram.local import runner
+
+    p = _platform()
+    start = time.monotonic()
+    _run(
+        "local.up",
+        runner.up,
+        p,
+        ports=_ports(port_offset),
+        backend="postgres" if postgres else None,
+        artifacts="s3" if s3 else None,
+    )
+    print(f"local platform up in {time.monotonic() - start:.1f}s (state: {p.state.root})")
+    _print_status(p)
+
+
+@task
+def down(c):
+    """Stop every process of the local platform; bundles, registry and deployments stay for the next up."""
+    from gourmetgram.local import runner
+
+    p = _platform()
+    _run("local.down", runner.down, p)
+    print(f"local platform stopped (state kept in {p.state.root})")
+
+
+@task
+def status(c):
+    """Show each environment's URL, deployed version and health; the registry's versions and aliases."""
+    _print_status(_platform())
+
+
+def _print_status(p) -> None:
+    s = _run("local.status", p.status)
+    print(f"state dir: {s['state_dir']}   platform: {'UP' if s['up'] else 'DOWN'}")
+    print(f"{'environment':12} {'url':26} {'tag':18} {'serves':8} {'health':8} process")
+    for env, row in s["environments"].items():
+        print(
+            f"{env:12} {row['url']:26} {row['tag'] or '-':18} {row['version'] or '-':8} "
+            f"{row['health']:8} {row.get('process', '-')}"
+        )
+    g = s["gateway"]
+    split = " / ".join(f"{e} {w}%" for e, w in g["weights"].items())
+    print(f"{'gateway':12} {g['url']:26} {'-':18} {g.get('version') or '-':8} {g['health']:8} split {split}")
+    reg = s["registry"]
+    print(f"MLflow UI:   {reg['url']}  ({s['mlflow']})    Traefik dashboard: {s['traefik_url']}  ({s['traefik']})")
+    if reg["error"]:
+        print(f"registry: {reg['error']}")
+    by_version: dict[int, list[str]] = {}
+    for alias, v in reg["aliases"].items():
+        by_version.setdefault(v, []).append(alias)
+    if reg["versions"]:
+        print(f"registry {names.MODEL_NAME}:")
+        for v, approved in sorted(reg["versions"].items()):
+            aliases = ", ".join(a for a in names.ALIASES if a in by_version.get(v, []))
+            print(f"  version {v:<4} {'approved' if approved else '        '}  {aliases}")
+    print("bundles: " + (", ".join(s["bundles"]) or "none"))
+
+
+@task(help={"name": "one log (e.g. traefik, mlflow, train, staging); default: all current ones", "lines": "tail size"})
+def logs(c, name="", lines=20):
+    """Show the tail of the platform's logs (apps, Traefik, MLflow, training) and where they are."""
+    p = _platform()
+    deployments = p.state.deployments().current
+    wanted = {
+        "supervisord": "supervisord",
+        "traefik": "traefik",
+        "mlflow": "mlflow",
+        "postgres": "postgres",
+        "s3": "s3",
+        "train": "train",
+    }
+    wanted.update({env: cur.program for env, cur in deployments.items()})
+    if name:
+        if name not in wanted:
+            raise Exit(f"unknown log {name!r}: choose one of {', '.join(wanted)}", code=1)
+        wanted = {name: wanted[name]}
+    for label, stem in wanted.items():
+        path = p.state.logs / f"{stem}.log"
+        if not path.is_file():
+            continue
+        print(f"===== {label}: {path}")
+        print("\n".join(path.read_text(errors="replace").splitlines()[-int(lines) :]))
+
+
+@task(help={"bad": "train the lab's bad model (state dict only): registered, fails the staging test"})
+def train(c, bad=False):
+    """Train (ci preset) and run the lifecycle: development -> staging -> test -> staging-approved -> canary."""
+    from gourmetgram.local import runner
+
+    p = _platform()
+    start = time.monotonic()
+    lc = _run("local.train", runner.train, p, bad=bad)
+    _print_timings(lc.timings, time.monotonic() - start)
+    print(f"version {lc.version} serves in staging ({p.url(names.STAGING)}) and canary ({p.url(names.CANARY)})")
+
+
+@task(
+    name="promote",
+    help={"from_": "source environment (staging or canary)", "to": "target environment", "version": "model version N"},
+)
+def promote_(c, from_, to, version):
+    """Promote an approved version from one environment to the next (copy tag, deploy, alias)."""
+    from gourmetgram.local import runner
+
+    p = _platform()
+    _run("local.promote", runner.promote, p, from_, to, _version(version))
+    print(f"{to} ({p.url(to)}) serves {names.version_string(_version(version))}")
+
+
+@task(help={"env": "environment to roll back (staging, canary or production)"})
+def rollback(c, env):
+    """Put back the previous known-good version of an environment."""
+    from gourmetgram.local import runner
+
+    p = _platform()
+    n = _run("local.rollback", runner.rollback, p, env)
+    print(f"{env} ({p.url(env)}) serves {names.version_string(n)} again")
+
+
+def _version(text) -> int:
+    try:
+        return int(names.version_string(text).rsplit(".", 1)[1])
+    except ValueError as exc:
+        raise Exit(str(exc), code=2) from None
+
+
+def _print_timings(timings, total: float) -> None:
+    print("step timings: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in timings) + f"; total {total:.1f}s")
+
+
+@task(help={"port_offset": "add this to every default port"})
+def demo(c, port_offset=0):
+    """The main job: platform up, synthetic data, lifecycle to canary, promotion to production, summary."""
+    from gourmetgram.local import runner
+
+    p = _platform()
+    start = time.monotonic()
+    print("== local platform up")
+    _run("demo", runner.up, p, ports=_ports(port_offset))
+    print("== train and release to canary")
+    lc = _run("demo", runner.train, p)
+    print("== promote canary -> production")
+    promo = _run("demo", runner.promote, p, names.CANARY, names.PRODUCTION, lc.version)
+    total = time.monotonic() - start
+    _print_timings(lc.timings + promo.timings, total)
+    print()
+    print(f"== demo done in {total:.1f}s: version {lc.version} ({names.version_string(lc.version)}) in production")
+    _print_status(p)
+    print(f"try: curl {p.gateway_url}/version   |   open {p.url(names.PRODUCTION)}/ and upload a food photo")
+
+
+def register(ns: Collection) -> None:
+    """Add the `local` collection and the top-level `demo` task."""
+    local = Collection("local")
+    local.__doc__ = "The local platform: MLflow, Traefik and three app environments on this machine."
+    for t in (up, down, status, logs, train, promote_, rollback):
+        local.add_task(t)
+    ns.add_collection(local)
+    ns.add_task(demo)
