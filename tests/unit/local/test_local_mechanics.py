@@ -1,0 +1,116 @@
+"""Local platform mechanics without processes: lock, atomic state, bundle manifests, Traefik routes."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+import yaml
+
+from gourmetgram import names, values
+from gourmetgram.local import bundles, traefik
+from gourmetgram.local.state import Current, LockBusy, PlatformLock, Ports, State
+
+
+def test_second_lock_holder_gets_a_clear_message(tmp_path):
+    state = State(tmp_path)
+    with PlatformLock(state, "local.train"):
+        with pytest.raises(LockBusy) as err:
+            with PlatformLock(state, "local.promote"):
+                pass
+    assert "'local.train'" in str(err.value) and "local.promote" in str(err.value)
+    with PlatformLock(state, "local.promote"):  # released after the first holder ends
+        pass
+
+
+def test_deployments_round_trip_with_history(tmp_path):
+    state = State(tmp_path)
+    dep = state.deployments()
+    dep.record(names.CANARY, Current(1, "canary-1.0.1", 1234, "app-canary-1-1234"))
+    dep.record(names.CANARY, Current(2, "canary-1.0.2", 1235, "app-canary-2-1235"))
+    state.save_deployments(dep)
+    again = State(tmp_path).deployments()
+    assert again.current[names.CANARY].version == 2
+    assert [d.version for d in again.history[names.CANARY]] == [1, 2]
+
+
+def test_default_ports_come_from_the_helm_values():
+    ports = Ports.defaults()
+    assert ports.production == values.env_port(names.PRODUCTION)
+    assert ports.gateway == values.gateway_port() and ports.mlflow == values.mlflow_port()
+    assert Ports.defaults(100).staging == values.env_port(names.STAGING) + 100
+
+
+def test_routes_split_with_the_helm_weights():
+    config = traefik.dynamic_config({names.PRODUCTION: 5001, names.CANARY: 5002, names.STAGING: 5003})
+    weighted = config["http"]["services"]["gateway"]["weighted"]["services"]
+    assert {s["name"]: s["weight"] for s in weighted} == values.route_weights()
+    assert config["http"]["services"]["canary"]["loadBalancer"]["servers"] == [{"url": "http://127.0.0.1:5002"}]
+    assert config["http"]["routers"]["staging"]["entryPoints"] == [names.STAGING]
+
+
+def test_routes_leave_out_undeployed_environments():
+    config = traefik.dynamic_config({names.CANARY: 5002})
+    assert set(config["http"]["routers"]) == {names.CANARY, "gateway"}
+    assert config["http"]["services"]["gateway"]["weighted"]["services"] == [
+        {"name": names.CANARY, "weight": values.route_weights()[names.CANARY]}
+    ]
+    assert "routers" not in traefik.dynamic_config({})["http"]
+
+
+def test_static_config_never_phones_home(tmp_path):
+    config = traefik.static_config("127.0.0.1", Ports(1, 2, 3, 4, 5, 6), tmp_path)
+    assert config["global"] == {"checkNewVersion": False, "sendAnonymousUsage": False}
+    assert all(ep["address"].startswith("127.0.0.1:") for ep in config["entryPoints"].values())
+    yaml.safe_dump(config)
+
+
+def _bundle(root):
+    root.mkdir()
+    (root / "model").mkdir()
+    (root / "model" / "model.onnx").write_bytes(b"\x08\x01" * 1000)
+    (root / "versions.txt").write_text("1.0.3\n")
+    bundles.write_manifest(root)
+    return root
+
+
+def test_manifest_accepts_an_intact_bundle(tmp_path):
+    assert bundles.verify(_bundle(tmp_path / "b")).startswith("sha256:")
+
+
+def test_manifest_refuses_a_truncated_file(tmp_path):
+    root = _bundle(tmp_path / "b")
+    (root / "model" / "model.onnx").write_bytes(b"\x08\x01" * 10)
+    with pytest.raises(bundles.BundleError, match="model/model.onnx has 20 bytes"):
+        bundles.verify(root)
+
+
+def test_manifest_refuses_altered_content_of_the_same_size(tmp_path):
+    root = _bundle(tmp_path / "b")
+    (root / "versions.txt").write_text("1.0.4\n")
+    with pytest.raises(bundles.BundleError, match="versions.txt does not match its sha256"):
+        bundles.verify(root)
+
+
+def test_manifest_refuses_missing_and_extra_files(tmp_path):
+    root = _bundle(tmp_path / "b")
+    (root / "versions.txt").unlink()
+    with pytest.raises(bundles.BundleError, match="versions.txt is missing"):
+        bundles.verify(root)
+    root2 = _bundle(tmp_path / "c")
+    (root2 / "model" / "evil.py").write_text("")
+    with pytest.raises(bundles.BundleError, match="unexpected files"):
+        bundles.verify(root2)
+
+
+def test_copy_tag_is_an_identical_read_only_bundle(tmp_path):
+    reg = bundles.BundleRegistry(tmp_path / "registry")
+    reg.root.mkdir()
+    src = _bundle(reg.root / names.image_tag(names.STAGING, 3))
+    tag = reg.copy_tag(names.STAGING, names.CANARY, 3)
+    assert tag == "canary-1.0.3"
+    dest = reg.path(names.CANARY, 3)
+    assert bundles.verify(dest) == bundles.verify(src)
+    assert not dest.stat().st_mode & stat.S_IWUSR
+    with pytest.raises(bundles.BundleError, match="no bundle staging-1.0.4"):
+        reg.copy_tag(names.STAGING, names.CANARY, 4)
