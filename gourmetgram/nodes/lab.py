@@ -1,0 +1,309 @@
+"""Three lab nodes on this machine: Debian 12 systemd containers under podman.
+
+Layout, as on the cloud: every node sits on the private network 192.168.1.0/24
+(.11/.12/.13) which the host cannot route to; node1 also sits on a second
+"public" bridge where the host owns the gateway address, so node1's address
+there plays the floating IP. SSH reaches node2/node3 only through node1.
+Everything (podman config and storage, networks, SSH key, ansible files, the
+record of this run) lives under one state dir; `down` removes all of it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import random
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from gourmetgram.nodes import image
+from gourmetgram.nodes.podman import Podman, PodmanError
+
+NODES = {"node1": "192.168.1.11", "node2": "192.168.1.12", "node3": "192.168.1.13"}
+PRIVATE_SUBNET = "192.168.1.0/24"
+JUMP_HOST = "node1"
+PUBLIC_POOL = ipaddress.ip_network("10.213.0.0/16")  # the /24 for node1's public side is picked from here
+RUN_LABEL = "gourmetgram.nodes.run"
+# Beyond podman's defaults: sshd's PAM writes audit records; the IPv6 sysctl
+# play writes net.* sysctls of the node's own network namespace (NET_ADMIN,
+# /proc/sys writable); ping for debugging. Global kernel sysctls stay out of
+# reach (they need CAP_SYS_ADMIN, which the nodes do not get).
+# The CNI library keeps its result cache here whatever podman is told; it is
+# empty again after our networks are removed, so `down` removes the empty dirs.
+CNI_GLOBAL_DIRS = ("/var/lib/cni/results", "/var/lib/cni")
+CAPS = ("AUDIT_WRITE", "NET_ADMIN", "NET_RAW")
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("GG_NODES_DIR", Path(__file__).resolve().parents[2] / ".state" / "nodes"))
+
+
+@dataclass
+class NodesRecord:
+    """What `up` created; written to <state>/nodes.json for status/down/tests."""
+
+    run_id: str
+    floating_ip: str
+    public_subnet: str
+    private_subnet: str
+    nodes: dict[str, str]  # name -> private IP
+    containers: dict[str, str]  # name -> container name
+    interfaces: dict[str, dict[str, str]]  # name -> {"private": ifname, "public": ifname?}
+    networks: dict[str, str]  # "private"/"public" -> podman network name
+    bridges: dict[str, str]  # "private"/"public" -> bridge device
+    ssh_key: str
+    ansible_dir: str
+    rootfs: str  # the unpacked image; each node writes to its own overlay on top
+
+
+class LabNodes:
+    def __init__(self, state_dir: Path | None = None, log=print):
+        self.state_dir = Path(state_dir or default_state_dir()).resolve()
+        self.log = log
+        self.podman = Podman(self.state_dir)
+        self.record_file = self.state_dir / "nodes.json"
+
+    # -- record -------------------------------------------------------------
+    def record(self) -> NodesRecord | None:
+        if not self.record_file.exists():
+            return None
+        return NodesRecord(**json.loads(self.record_file.read_text()))
+
+    def _save(self, rec: NodesRecord) -> None:
+        self.record_file.write_text(json.dumps(asdict(rec), indent=2) + "\n")
+
+    # -- up -----------------------------------------------------------------
+    def up(self, timeout: float = 180) -> NodesRecord:
+        """Create the three nodes and wait until Ansible reaches all of them via node1.
+
+        On any failure everything created so far is torn down again."""
+        if self.record() is not None:
+            raise RuntimeError(f"lab nodes already up (state {self.state_dir}); run `invoke nodes.down` first")
+        if os.geteuid() != 0:
+            raise RuntimeError("lab nodes need root (rootful podman with bridge networks)")
+        tarball = image.rootfs_tarball(log=self.log)
+        started = time.monotonic()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        run_id = secrets.token_hex(3)
+        public = _free_public_subnet()
+        gw = str(public.network_address + 1)
+        floating_ip = str(public.network_address + 11)
+        rec = NodesRecord(
+            run_id=run_id,
+            floating_ip=floating_ip,
+            public_subnet=str(public),
+            private_subnet=PRIVATE_SUBNET,
+            nodes=dict(NODES),
+            containers={n: f"gg-{run_id}-{n}" for n in NODES},
+            interfaces={},
+            networks={"private": f"gg-{run_id}-private", "public": f"gg-{run_id}-public"},
+            bridges={"private": f"gg{run_id}priv", "public": f"gg{run_id}pub"},
+            ssh_key=str(self.state_dir / "ssh" / "id_ed25519"),
+            ansible_dir=str(self.state_dir / "ansible"),
+            rootfs=str(self.state_dir / "rootfs"),
+        )
+        self._save(rec)  # from here on, down() knows what to clean up
+        try:
+            self.podman.write_config()
+            self._ssh_key(rec)
+            self._rootfs(rec, tarball)
+            self.podman.create_bridge_network(rec.networks["private"], rec.bridges["private"], PRIVATE_SUBNET, None)
+            self.podman.create_bridge_network(rec.networks["public"], rec.bridges["public"], str(public), gw)
+            for name in NODES:
+                self._start_node(rec, name)
+            rec.interfaces = {name: self._interfaces(rec, name) for name in NODES}
+            self._save(rec)
+            self._write_ansible_files(rec)
+            self._wait_reachable(rec, timeout)
+        except BaseException:
+            self.log("lab nodes: failed to come up; tearing down what was created")
+            self.down()
+            raise
+        self.log(
+            f"lab nodes up in {time.monotonic() - started:.0f} s: "
+            + ", ".join(f"{n} {ip}" for n, ip in NODES.items())
+            + f"; jump host (floating IP) {floating_ip}; ansible files in {rec.ansible_dir}"
+        )
+        return rec
+
+    def _ssh_key(self, rec: NodesRecord) -> None:
+        key = Path(rec.ssh_key)
+        key.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"gourmetgram-nodes-{rec.run_id}", "-f", str(key)],
+            check=True,
+        )
+        # Mounted read-only at image.AUTHORIZED_KEYS_DIR in every node.
+        keys = self.state_dir / "authorized_keys"
+        keys.mkdir(mode=0o755, exist_ok=True)
+        shutil.copyfile(f"{key}.pub", keys / image.USER)
+        os.chmod(keys / image.USER, 0o644)
+
+    def _rootfs(self, rec: NodesRecord, tarball: Path) -> None:
+        """Unpack the cached tarball once per run; every node runs on an overlay of it.
+
+        `podman run --rootfs DIR:O` instead of `podman import`: an imported image
+        would also write podman's machine-global blob cache (/var/lib/containers/cache)."""
+        rootfs = Path(rec.rootfs)
+        rootfs.mkdir(parents=True)
+        self.log(f"lab nodes: unpacking {tarball.name}")
+        subprocess.run(["tar", "--numeric-owner", "-xzf", str(tarball), "-C", str(rootfs)], check=True)
+
+    def _start_node(self, rec: NodesRecord, name: str) -> None:
+        nets = [f"{rec.networks['private']}:ip={NODES[name]}"]
+        if name == JUMP_HOST:
+            nets.append(f"{rec.networks['public']}:ip={rec.floating_ip}")
+        args = ["run", "-d", "--name", rec.containers[name], "--hostname", name, "--label", f"{RUN_LABEL}={rec.run_id}"]
+        for net in nets:
+            args += ["--network", net]
+        for cap in CAPS:
+            args += ["--cap-add", cap]
+        args += [
+            "--systemd=always",
+            "--security-opt",
+            "unmask=/proc/sys",
+            "--volume",
+            f"{self.state_dir / 'authorized_keys'}:{image.AUTHORIZED_KEYS_DIR}:ro",
+            "--rootfs",
+            f"{rec.rootfs}:O",
+            "/sbin/init",
+        ]
+        self.podman.run(*args)
+
+    def _interfaces(self, rec: NodesRecord, name: str) -> dict[str, str]:
+        """Interface names inside the node, by which network they are on."""
+        out = self.podman.run("exec", rec.containers[name], "ip", "-j", "-4", "addr", "show").stdout
+        private = ipaddress.ip_network(rec.private_subnet)
+        public = ipaddress.ip_network(rec.public_subnet)
+        found: dict[str, str] = {}
+        for link in json.loads(out):
+            for addr in link.get("addr_info", []):
+                ip = ipaddress.ip_address(addr["local"])
+                if ip in private:
+                    found["private"] = link["ifname"]
+                elif ip in public:
+                    found["public"] = link["ifname"]
+        if "private" not in found:
+            raise PodmanError(f"{name} has no address on {rec.private_subnet}: {out}")
+        return found
+
+    def _write_ansible_files(self, rec: NodesRecord) -> None:
+        # The SAME code path `invoke provision` uses for a real floating IP.
+        from gourmetgram.cluster.inventory import write_ansible_files
+
+        write_ansible_files(
+            rec.floating_ip,
+            rec.nodes,
+            Path(rec.ansible_dir),
+            ssh_private_key=rec.ssh_key,
+            extra_ssh_args="-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no",
+        )
+
+    def _wait_reachable(self, rec: NodesRecord, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        self.log(f"lab nodes: waiting for sshd on {rec.floating_ip} and Ansible through the jump host")
+        while True:
+            try:
+                with socket.create_connection((rec.floating_ip, 22), timeout=2):
+                    break
+            except OSError as e:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"sshd on node1 ({rec.floating_ip}:22) did not answer in {timeout:.0f} s") from e
+                time.sleep(1)
+        last = ""
+        while time.monotonic() < deadline:
+            proc = self.ansible("all", "-m", "ansible.builtin.ping")
+            if proc.returncode == 0:
+                return
+            last = proc.stdout + proc.stderr
+            time.sleep(2)
+        raise TimeoutError(f"Ansible could not reach all nodes through node1 in {timeout:.0f} s:\n{last[-2000:]}")
+
+    def ansible(self, pattern: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """Ad-hoc `ansible <pattern> ...` with this run's ansible.cfg + inventory."""
+        rec = self.record()
+        if rec is None:
+            raise RuntimeError("lab nodes are not up")
+        ansible_dir = Path(rec.ansible_dir)
+        env = dict(os.environ, ANSIBLE_CONFIG=str(ansible_dir / "ansible.cfg"))
+        return subprocess.run(
+            ["ansible", "-i", str(ansible_dir / "inventory.yml"), pattern, *args],
+            cwd=ansible_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    # -- status -------------------------------------------------------------
+    def status(self) -> list[dict[str, str]]:
+        rec = self.record()
+        if rec is None:
+            return []
+        rows = []
+        for name, container in rec.containers.items():
+            if self.podman.exists("container", container):
+                state = self.podman.inspect(container)["State"]["Status"]
+            else:
+                state = "missing"
+            rows.append({"node": name, "container": container, "private_ip": rec.nodes[name], "state": state})
+        return rows
+
+    # -- down ---------------------------------------------------------------
+    def down(self) -> None:
+        """Remove containers, networks, bridges, podman storage and the state dir.
+
+        Safe to call repeatedly and after a partial `up`."""
+        rec = self.record()
+        if rec is not None and self.podman.conf_dir.exists():
+            self.podman.run("rm", "--force", "--time", "3", *rec.containers.values(), check=False)
+            for kind in ("private", "public"):
+                self.podman.remove_network(rec.networks[kind], rec.bridges[kind])
+            # Unmounts podman's overlay storage.
+            self.podman.run("system", "reset", "--force", check=False)
+        _remove_empty_dirs(CNI_GLOBAL_DIRS)
+        _unmount_below(self.state_dir)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        if rec is not None:
+            self.log(f"lab nodes: removed run {rec.run_id} (containers, networks, storage, {self.state_dir})")
+
+
+def _free_public_subnet() -> ipaddress.IPv4Network:
+    """A /24 from PUBLIC_POOL that no host interface or route uses yet."""
+    used = []
+    out = subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"], capture_output=True, text=True).stdout
+    for route in json.loads(out or "[]"):
+        dst = route.get("dst", "")
+        if dst and dst != "default" and dst[0].isdigit():
+            used.append(ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False))
+    candidates = [n for n in PUBLIC_POOL.subnets(new_prefix=24) if not any(n.overlaps(u) for u in used)]
+    if not candidates:
+        raise RuntimeError(f"no free /24 left in {PUBLIC_POOL} for node1's public network")
+    return random.choice(candidates)
+
+
+def _remove_empty_dirs(dirs: tuple[str, ...]) -> None:
+    for d in dirs:
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass  # not empty (someone else's) or already gone
+
+
+def _unmount_below(path: Path) -> None:
+    """Unmount whatever podman's storage left mounted under `path` (deepest first)."""
+    prefix = str(path)
+    mounts = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mnt = line.split()[4]
+            if mnt == prefix or mnt.startswith(prefix + "/"):
+                mounts.append(mnt)
+    for mnt in sorted(set(mounts), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mnt], capture_output=True, check=False)

@@ -1,0 +1,55 @@
+"""invoke nodes.up / nodes.down / nodes.status: the three lab nodes on this machine."""
+
+from __future__ import annotations
+
+from invoke import Collection, Exit, task
+
+
+def _lab():
+    from gourmetgram.nodes.lab import LabNodes
+
+    return LabNodes()
+
+
+@task
+def up(c):
+    """Start three Debian 12 systemd nodes (podman) reachable over SSH through node1."""
+    lab = _lab()
+    try:
+        rec = lab.up()
+    except (RuntimeError, TimeoutError) as e:
+        raise Exit(f"nodes.up failed: {e}", code=1) from None
+    print(f"ansible.cfg + inventory.yml: {rec.ansible_dir}")
+    print(f"try: ANSIBLE_CONFIG={rec.ansible_dir}/ansible.cfg ansible -i {rec.ansible_dir}/inventory.yml all -m ping")
+
+
+@task
+def down(c):
+    """Remove the lab nodes: containers, networks, podman storage and the state dir."""
+    lab = _lab()
+    if lab.record() is None and not lab.state_dir.exists():
+        print("lab nodes: nothing to remove")
+        return
+    lab.down()
+
+
+@task
+def status(c):
+    """Show the lab nodes, their private IPs and container state."""
+    lab = _lab()
+    rec = lab.record()
+    if rec is None:
+        print(f"lab nodes: not up (state dir {lab.state_dir})")
+        return
+    print(f"run {rec.run_id}: jump host (floating IP) {rec.floating_ip}, ansible files in {rec.ansible_dir}")
+    for row in lab.status():
+        print(f"  {row['node']:6} {row['private_ip']:15} {row['state']:10} {row['container']}")
+
+
+def register(ns: Collection) -> None:
+    """Add the `nodes` collection to the root collection."""
+    nodes = Collection("nodes")
+    nodes.__doc__ = "Three real lab nodes on this machine (podman + debootstrap)."
+    for t in (up, down, status):
+        nodes.add_task(t)
+    ns.add_collection(nodes)
