@@ -6,14 +6,16 @@ JPEG; (c) runs in this process without HTTP. Every run is bounded by time and co
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import requests
 
 from bench.load import LoadResult, run_wrk
-from bench.models import BenchModel
+from bench.models import BenchModel, bench_jpeg, prepare_model
 from bench.ort_limit import run_ort_limit
 from bench.procs import Server, free_port
 from gourmetgram import names
@@ -61,12 +63,15 @@ def reference_server(model: BenchModel, work: Path) -> Server:
     return Server("reference (Flask dev + torch)", cmd, url, "/healthz", work / "reference.log", cwd=REPO_ROOT)
 
 
-def warm_up(url: str, image: Path, n: int = 5) -> None:
-    """First requests load lazily (kernels, caches); keep them out of the measurement."""
+def warm_up(url: str, image: Path, seconds: float = 3.0, max_n: int = 50) -> None:
+    """First requests load lazily (kernels, caches, thread pools); keep them out of the measurement."""
     data = image.read_bytes()
-    for _ in range(n):
+    deadline = time.monotonic() + seconds
+    for i in range(max_n):
         r = requests.post(f"{url}/predict", files={"file": ("food.jpg", data, "image/jpeg")}, timeout=60)
         r.raise_for_status()
+        if i >= 2 and time.monotonic() > deadline:
+            return
 
 
 def measure_http(
@@ -98,3 +103,88 @@ def measure_ort_limit(
         progress(f"  c={c:<3} {top.rps:8.1f} inf/s  p50 {top.p50_ms:7.1f} ms  p99 {top.p99_ms:7.1f} ms")
         best.append(top)
     return best, detail
+
+
+# Serving settings tried by the tuning part: gunicorn workers x threads, onnxruntime intra-op threads.
+TUNING_GRID = (
+    {"GG_WORKERS": 1, "GG_THREADS": 1, "GG_ORT_THREADS": 2},
+    {"GG_WORKERS": 1, "GG_THREADS": 4, "GG_ORT_THREADS": 2},
+    {"GG_WORKERS": 2, "GG_THREADS": 1, "GG_ORT_THREADS": 1},
+    {"GG_WORKERS": 2, "GG_THREADS": 2, "GG_ORT_THREADS": 1},
+    {"GG_WORKERS": 2, "GG_THREADS": 4, "GG_ORT_THREADS": 1},
+    {"GG_WORKERS": 4, "GG_THREADS": 1, "GG_ORT_THREADS": 1},
+)
+TUNING_CONCURRENCY = (4, 16)
+
+
+def deployed_settings() -> dict[str, int]:
+    """The serving settings our app runs with when no GG_* override is set (app/gunicorn.conf.py defaults)."""
+    import runpy
+
+    from app import inference
+
+    clean = {k: os.environ.pop(k) for k in ("GG_WORKERS", "GG_THREADS") if k in os.environ}
+    try:
+        conf = runpy.run_path(str(REPO_ROOT / "app" / "gunicorn.conf.py"))
+    finally:
+        os.environ.update(clean)
+    return {
+        "GG_WORKERS": conf["workers"],
+        "GG_THREADS": conf["threads"],
+        "GG_ORT_THREADS": inference.DEFAULT_ORT_THREADS,
+    }
+
+
+def run_serving(work: Path, duration_s: float, max_requests: int, say: Callable) -> dict:
+    model = prepare_model(work)
+    image = bench_jpeg(work / "food.jpg")
+    out: dict = {"image_bytes": image.stat().st_size, "app_settings": deployed_settings()}
+    # (a) exactly as deployed: no GG_* overrides, so gunicorn.conf.py's defaults apply.
+    say("(a) our app as deployed: gunicorn + onnxruntime")
+    with app_server(model, work, settings=None) as server:
+        out["app"] = [r.as_dict() for r in measure_http(server.url, image, CONCURRENCY, duration_s, max_requests, say)]
+    say("(b) reference baseline: Flask dev server, whole torch model, uploads saved to disk")
+    with reference_server(model, work) as server:
+        out["reference"] = [
+            r.as_dict() for r in measure_http(server.url, image, CONCURRENCY, duration_s, max_requests, say)
+        ]
+    say("(c) limit: onnxruntime alone on preprocessed input, one process")
+    limit, detail = measure_ort_limit(model, CONCURRENCY, duration_s, max_requests, say)
+    out["ort_limit"] = [r.as_dict() for r in limit]
+    out["ort_limit_detail"] = detail
+    out["ratios"] = {
+        "a_over_b": _ratios(out["app"], out["reference"]),
+        "a_over_c": _ratios(out["app"], out["ort_limit"]),
+    }
+    return out
+
+
+def _ratios(num: list[dict], den: list[dict]) -> dict[str, float | None]:
+    by_c = {r["concurrency"]: r["rps"] for r in den}
+    return {
+        str(r["concurrency"]): (round(r["rps"] / by_c[r["concurrency"]], 3) if by_c.get(r["concurrency"]) else None)
+        for r in num
+    }
+
+
+def run_tuning(work: Path, duration_s: float, max_requests: int, say: Callable) -> dict:
+    model = prepare_model(work)
+    image = bench_jpeg(work / "food.jpg")
+    runs = []
+    for i, settings in enumerate(TUNING_GRID):
+        say("settings " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+        entry: dict = {"settings": settings}
+        try:
+            with app_server(model, work, settings=settings, log_name=f"tuning-{i}") as server:
+                rs = measure_http(server.url, image, TUNING_CONCURRENCY, duration_s, max_requests, say)
+            entry["results"] = [r.as_dict() for r in rs]
+        except Exception as exc:
+            entry["error"] = f"{type(exc).__name__}: {exc}"
+            say(f"  failed: {entry['error']}")
+        runs.append(entry)
+    best = max(
+        (r for r in runs if "results" in r),
+        key=lambda r: next(x["rps"] for x in r["results"] if x["concurrency"] == 4),
+        default=None,
+    )
+    return {"runs": runs, "best_at_c4": best["settings"] if best else None, "deployed": deployed_settings()}

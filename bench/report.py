@@ -1,0 +1,217 @@
+"""Write the results: bench/results.json (everything), bench/results.md (tables) and PNG charts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_JSON = BENCH_DIR / "results.json"
+RESULTS_MD = BENCH_DIR / "results.md"
+CHARTS_DIR = BENCH_DIR / "charts"
+
+SETUP_LABELS = {
+    "app": "(a) our app: gunicorn + onnxruntime",
+    "reference": "(b) reference baseline: Flask dev server + torch eager",
+    "ort_limit": "(c) limit: onnxruntime alone, preprocessed input",
+}
+
+
+def load_previous() -> dict:
+    try:
+        return json.loads(RESULTS_JSON.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def write_json(results: dict) -> Path:
+    RESULTS_JSON.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    return RESULTS_JSON
+
+
+def _fmt(value, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def serving_md(serving: dict) -> list[str]:
+    out = ["## Serving: POST /predict with one JPEG", ""]
+    rows = []
+    for key, label in SETUP_LABELS.items():
+        for r in serving.get(key, []):
+            rows.append([label, r["concurrency"], r["rps"], r["p50_ms"], r["p95_ms"], r["p99_ms"], r["errors"]])
+    out += _table(["setup", "concurrency", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"], rows)
+    ratios = serving.get("ratios", {})
+    if ratios:
+        out += ["", "Throughput ratios (req/s over req/s):", ""]
+        rows = [[c, ratios["a_over_b"].get(c), ratios["a_over_c"].get(c)] for c in ratios["a_over_b"]]
+        out += _table(["concurrency", "(a)/(b)", "(a)/(c)"], [[r[0], _ratio(r[1]), _ratio(r[2])] for r in rows])
+    if serving.get("app_settings"):
+        s = serving["app_settings"]
+        out += ["", "Our app's settings in this run: " + ", ".join(f"{k}={v}" for k, v in s.items())]
+    return out
+
+
+def _ratio(x) -> str:
+    return "-" if x is None else f"{x:.2f}x"
+
+
+def tuning_md(tuning: dict) -> list[str]:
+    out = ["## Serving settings tried (our app, concurrency 4 and 16)", ""]
+    rows = []
+    for t in tuning.get("runs", []):
+        s = t["settings"]
+        name = f"workers={s['GG_WORKERS']} threads={s['GG_THREADS']} ort={s['GG_ORT_THREADS']}"
+        for r in t.get("results", []):
+            rows.append([name, r["concurrency"], r["rps"], r["p50_ms"], r["p99_ms"], r["errors"]])
+        if t.get("error"):
+            rows.append([name, "-", "-", "-", "-", t["error"]])
+    out += _table(["settings", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"], rows)
+    if tuning.get("best_at_c4"):
+        out += [
+            "",
+            "Best throughput at concurrency 4: " + ", ".join(f"{k}={v}" for k, v in tuning["best_at_c4"].items()),
+        ]
+    return out
+
+
+def gateway_md(gateway: dict) -> list[str]:
+    out = ["## Gateway overhead (Traefik main entry vs the environment's own port)", ""]
+    rows = [
+        [path, r["concurrency"], r["rps"], r["p50_ms"], r["p99_ms"], r["errors"]]
+        for path in ("direct", "gateway")
+        for r in gateway.get(path, [])
+    ]
+    out += _table(["path", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"], rows)
+    added = gateway.get("added_ms", {})
+    if added:
+        out += [
+            "",
+            "Added by the gateway: "
+            + "; ".join(f"c={c}: p50 {v['p50']:+.1f} ms, p99 {v['p99']:+.1f} ms" for c, v in added.items()),
+        ]
+    return out
+
+
+def lifecycle_md(lifecycle: dict) -> list[str]:
+    out = ["## Lifecycle wall time", ""]
+    for run_name, run in lifecycle.items():
+        if not isinstance(run, dict):
+            continue
+        if run.get("error"):
+            out += [f"- `{run_name}`: failed: {run['error']}"]
+            continue
+        steps = run.get("steps", {})
+        total = run.get("total_s")
+        out += [f"`{run_name}`: total {_fmt(total)} s", ""]
+        out += _table(["step", "seconds"], [[k, v] for k, v in steps.items()]) + [""]
+    return out
+
+
+def training_md(training: dict) -> list[str]:
+    out = ["## Training throughput (forward + backward + optimizer step, CPU)", ""]
+    rows = [
+        [name, t["input_size"], t["width_mult"], t["batch_size"], t["images_per_s"], t["torch_threads"]]
+        for name, t in training.items()
+        if isinstance(t, dict) and "images_per_s" in t
+    ]
+    return out + _table(["model", "input", "width", "batch", "images/s", "torch threads"], rows)
+
+
+def soak_md(soak: dict) -> list[str]:
+    if not soak:
+        return []
+    return ["## Soak", "", "```", json.dumps(soak, indent=2), "```"]
+
+
+def write_markdown(results: dict) -> str:
+    lines = ["# GourmetGram benchmark results", ""]
+    m = results.get("machine", {})
+    if m:
+        lines += [
+            f"Measured {m.get('date', '?')} on {m.get('cpus', '?')} CPUs ({m.get('cpu_model', '?')}), "
+            f"load average before the run {m.get('loadavg', '?')}; torch {m.get('torch', '?')}, "
+            f"onnxruntime {m.get('onnxruntime', '?')}. Generated by `python -m bench`; do not edit by hand.",
+            "",
+        ]
+    sections = (
+        ("serving", serving_md),
+        ("tuning", tuning_md),
+        ("gateway", gateway_md),
+        ("lifecycle", lifecycle_md),
+        ("training", training_md),
+    )
+    for key, render in sections:
+        part = results.get(key)
+        if isinstance(part, dict) and part.get("error"):
+            lines += [f"## {key}", "", f"Not measured: {part['error']}", ""]
+        elif part:
+            lines += render(part) + [""]
+    text = "\n".join(lines).rstrip() + "\n"
+    RESULTS_MD.write_text(text)
+    return text
+
+
+def write_charts(results: dict) -> list[Path]:
+    CHARTS_DIR.mkdir(exist_ok=True)
+    written = []
+    serving = results.get("serving", {})
+    setups = [k for k in SETUP_LABELS if serving.get(k)]
+    if setups:
+        written.append(_serving_throughput_chart(serving, setups))
+        written.append(_serving_latency_chart(serving, setups))
+    return written
+
+
+def _serving_throughput_chart(serving: dict, setups: list[str]) -> Path:
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    concs = [r["concurrency"] for r in serving[setups[0]]]
+    width = 0.8 / len(setups)
+    for i, key in enumerate(setups):
+        by_c = {r["concurrency"]: r["rps"] for r in serving[key]}
+        xs = [j + i * width for j in range(len(concs))]
+        bars = ax.bar(xs, [by_c.get(c, 0) for c in concs], width, label=SETUP_LABELS[key])
+        ax.bar_label(bars, fmt="%.0f", fontsize=8)
+    ax.set_xticks([j + width * (len(setups) - 1) / 2 for j in range(len(concs))], [f"c={c}" for c in concs])
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
+    ax.set_ylabel("requests (inferences) per second")
+    ax.set_title("POST /predict throughput by concurrency")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = CHARTS_DIR / "serving_throughput.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _serving_latency_chart(serving: dict, setups: list[str]) -> Path:
+    fig, axes = plt.subplots(1, 3, figsize=(11, 4), sharey=False)
+    for ax, pct in zip(axes, ("p50_ms", "p95_ms", "p99_ms"), strict=True):
+        for key in setups:
+            rs = serving[key]
+            ax.plot([r["concurrency"] for r in rs], [r[pct] for r in rs], marker="o", label=SETUP_LABELS[key])
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks([1, 4, 16], ["1", "4", "16"])
+        ax.set_xlabel("concurrency")
+        ax.set_title(pct.replace("_ms", "") + " latency (ms)")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    path = CHARTS_DIR / "serving_latency.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
