@@ -1,0 +1,129 @@
+"""Every file in workflows/ parses with hera's Argo models in strict mode (extra fields
+rejected), Workflow manifests embedded in `resource` templates included, and keeps the
+lab's names and parameters. Deep cross-checks (references, pins, checkov) are in tests/iac."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from hera.workflows.models import CronWorkflow, Workflow, WorkflowTemplate
+
+from gourmetgram import names, values
+
+WORKFLOWS_DIR = values.REPO_ROOT / "workflows"
+MODELS = {"Workflow": Workflow, "WorkflowTemplate": WorkflowTemplate, "CronWorkflow": CronWorkflow}
+
+# The eight files of the lab, with the parameters each declares (name -> default, None = required).
+EXPECTED = {
+    "build-initial-buildkit.yaml": ("Workflow", {"branch": names.DEFAULT_BRANCH}),
+    "build-training-initial-buildkit.yaml": ("Workflow", {"branch": names.DEFAULT_BRANCH}),
+    "train-model.yaml": ("WorkflowTemplate", {"branch": names.DEFAULT_BRANCH, "bad-model": "false"}),
+    "build-container-image.yaml": ("WorkflowTemplate", {"model-version": None}),
+    "deploy-container-image.yaml": ("WorkflowTemplate", {"environment": None, "model-version": None}),
+    "test-staging.yaml": ("WorkflowTemplate", {"model-version": None}),
+    "promote-model.yaml": (
+        "WorkflowTemplate",
+        {"source-environment": "canary", "target-environment": "production", "model-version": None},
+    ),
+    "cron-train.yaml": ("CronWorkflow", {}),
+}
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load((WORKFLOWS_DIR / name).read_text())
+
+
+def _embedded(doc) -> list[dict]:
+    """Manifests inside `resource.manifest` strings, recursively."""
+    found = []
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if key == "manifest" and isinstance(value, str):
+                inner = yaml.safe_load(value)
+                found.append(inner)
+                found.extend(_embedded(inner))
+            else:
+                found.extend(_embedded(value))
+    elif isinstance(doc, list):
+        for item in doc:
+            found.extend(_embedded(item))
+    return found
+
+
+def test_exactly_the_eight_lab_workflows():
+    assert sorted(p.name for p in WORKFLOWS_DIR.glob("*.yaml")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_workflow_is_valid_for_hera_strict(name):
+    doc = _load(name)
+    kind, _params = EXPECTED[name]
+    assert doc["kind"] == kind
+    MODELS[kind].model_validate(doc, extra="forbid")
+    for inner in _embedded(doc):
+        MODELS[inner["kind"]].model_validate(inner, extra="forbid")
+
+
+def test_strict_validation_catches_a_misspelled_field():
+    doc = _load("train-model.yaml")
+    doc["spec"]["templates"][0]["stepz"] = doc["spec"]["templates"][0].pop("steps")
+    with pytest.raises(ValueError, match="stepz"):
+        WorkflowTemplate.model_validate(doc, extra="forbid")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_parameters_match_the_lab(name):
+    doc = _load(name)
+    _kind, expected = EXPECTED[name]
+    declared = {p["name"]: p.get("value") for p in (doc["spec"].get("arguments") or {}).get("parameters", [])}
+    for param, default in expected.items():
+        assert param in declared, f"{name}: parameter {param} missing"
+        assert declared[param] == default, f"{name}: {param} defaults to {declared[param]!r}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_image_is_pinned_and_templates_use_the_project_names(name):
+    text = (WORKFLOWS_DIR / name).read_text()
+    images = re.findall(r"^\s*image:\s*(\S+)", text, flags=re.M)
+    for image in images:
+        last = image.rsplit("/", 1)[-1]
+        assert ":" in last and not last.endswith(":latest"), f"{name}: {image} is not pinned"
+    for ref in re.findall(r"gourmetgram-(?:app|train):", text):
+        assert ref.split(":")[0] in (names.APP_IMAGE, names.TRAINING_IMAGE)
+    for registry_ref in re.findall(r"(\S+)/gourmetgram-(?:app|train):", text):
+        assert registry_ref.endswith(names.REGISTRY), f"{name}: {registry_ref}"
+
+
+def test_cron_train_runs_train_model_daily_at_two_utc():
+    doc = _load("cron-train.yaml")
+    spec = doc["spec"]
+    assert spec["schedules"] == ["0 2 * * *"] and spec["timezone"] == "UTC"
+    assert spec["successfulJobsHistoryLimit"] == 3 and spec["failedJobsHistoryLimit"] == 3
+    assert spec["workflowSpec"]["workflowTemplateRef"]["name"] == "train-model"
+
+
+def test_mlflow_steps_run_the_lifecycle_cli_and_never_pip_install():
+    for name in EXPECTED:
+        text = (WORKFLOWS_DIR / name).read_text()
+        assert "pip install" not in text, name
+        if "MLFLOW_TRACKING_URI" in text:
+            port = values.mlflow_port()
+            assert f"http://mlflow.{names.namespace(names.PLATFORM)}.svc.cluster.local:{port}" in text, name
+    for name, alias in [
+        ("train-model.yaml", names.ALIAS_DEVELOPMENT),
+        ("build-container-image.yaml", names.ALIAS_STAGING),
+    ]:
+        text = (WORKFLOWS_DIR / name).read_text()
+        assert re.search(rf"set-alias, --alias, {alias},", text), name
+
+
+def test_deploy_sets_the_environment_image_tag_through_argocd():
+    text = (WORKFLOWS_DIR / "deploy-container-image.yaml").read_text()
+    m = re.search(r"--helm-set-string (image\.tag=\S+)", text)
+    assert m, "no --helm-set-string image.tag=..."
+    expr = m.group(1).replace("{{workflow.parameters.environment}}", "canary")
+    expr = expr.replace("{{workflow.parameters.model-version}}", "12")
+    assert expr == f"image.tag={names.image_tag(names.CANARY, 12)}"
+    assert 'app="gourmetgram-{{workflow.parameters.environment}}"' in text
