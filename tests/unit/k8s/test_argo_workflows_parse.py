@@ -127,3 +127,11 @@ def test_deploy_sets_the_environment_image_tag_through_argocd():
     expr = expr.replace("{{workflow.parameters.model-version}}", "12")
     assert expr == f"image.tag={names.image_tag(names.CANARY, 12)}"
     assert 'app="gourmetgram-{{workflow.parameters.environment}}"' in text
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_workflows_run_as_the_platform_charts_service_account(name):
+    doc = _load(name)
+    spec = doc["spec"]["workflowSpec"] if doc["kind"] == "CronWorkflow" else doc["spec"]
+    assert spec["serviceAccountName"] == values.chart_values(names.PLATFORM)["workflows"]["serviceAccount"]
+    assert doc["metadata"]["namespace"] == values.chart_values(names.PLATFORM)["workflows"]["namespace"]

@@ -39,8 +39,12 @@ def test_chart_without_external_ip_is_rejected(chart, render):
 
 @pytest.mark.parametrize("chart", CHARTS)
 def test_every_object_lives_in_the_environment_namespace(chart, rendered):
+    workflows_ns = values.chart_values(names.PLATFORM)["workflows"]["namespace"]
     for doc in rendered[chart]:
         if doc["kind"] in ("GatewayClass", "ClusterRole", "ClusterRoleBinding"):
+            continue
+        if chart == names.PLATFORM and doc["metadata"]["namespace"] == workflows_ns:
+            assert doc["metadata"]["name"] == values.chart_values(names.PLATFORM)["workflows"]["serviceAccount"]
             continue
         assert doc["metadata"]["namespace"] == names.namespace(chart), doc["metadata"]["name"]
 
