@@ -274,3 +274,11 @@ def load_loop() -> Iterator:
 def wait():
     """wait(predicate, timeout, what=...) -> the predicate's truthy value, or fail after the timeout."""
     return wait_for
+
+
+@pytest.fixture(scope="module")
+def module_app(faults_tmp, tiny_model) -> Iterator[AppProcess]:
+    """One real gunicorn app (tiny model, 2 workers) shared by a test module."""
+    app = start_app(faults_tmp, tiny_model)
+    yield app
+    app.stop()
