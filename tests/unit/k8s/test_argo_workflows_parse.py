@@ -135,3 +135,15 @@ def test_workflows_run_as_the_platform_charts_service_account(name):
     spec = doc["spec"]["workflowSpec"] if doc["kind"] == "CronWorkflow" else doc["spec"]
     assert spec["serviceAccountName"] == values.chart_values(names.PLATFORM)["workflows"]["serviceAccount"]
     assert doc["metadata"]["namespace"] == values.chart_values(names.PLATFORM)["workflows"]["namespace"]
+
+
+def test_each_image_has_one_pin_across_workflows_and_argocd_matches_the_cluster():
+    pins: dict[str, set[str]] = {}
+    for name in EXPECTED:
+        for image in re.findall(r"^\s*image:\s*(\S+)", (WORKFLOWS_DIR / name).read_text(), flags=re.M):
+            repo, tag = image.rsplit(":", 1)
+            if "{{" not in tag:
+                pins.setdefault(repo, set()).add(tag)
+    assert {repo: tags for repo, tags in pins.items() if len(tags) > 1} == {}
+    versions = yaml.safe_load((values.REPO_ROOT / "ansible" / "vars" / "versions.yml").read_text())
+    assert pins["quay.io/argoproj/argocd"] == {versions["argocd_version"]}

@@ -157,3 +157,14 @@ def test_platform_mlflow_uses_postgres_and_minio_without_secret_values(rendered)
     secrets = {v["secret"]["secretName"] for v in mlflow["spec"]["template"]["spec"]["volumes"] if "secret" in v}
     assert secrets == {"minio-credentials", "postgres-credentials"}
     assert all(d["kind"] != "Secret" for d in rendered[names.PLATFORM])
+
+
+def test_platform_pins_agree_with_the_python_pins():
+    constraints = dict(
+        line.split("==", 1) for line in (values.REPO_ROOT / "constraints.txt").read_text().splitlines() if "==" in line
+    )
+    platform = values.chart_values(names.PLATFORM)
+    assert platform["mlflow"]["image"].endswith(f":v{constraints['mlflow']}")
+    for pin in platform["mlflow"]["driverPackages"]:
+        package, version = pin.split("==")
+        assert constraints[package] == version, pin
