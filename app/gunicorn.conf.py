@@ -6,7 +6,7 @@ Environment (defaults suit a 2-core machine or a 500m-CPU pod):
     GG_WORKERS          worker processes (default 2)
     GG_THREADS          threads per worker (default 2; >1 uses the gthread worker)
     GG_TIMEOUT          seconds a silent worker may take before the master kills it (default 60)
-    GG_BIND             listen address when --bind is not given (default 0.0.0.0:8000, the container port)
+    GG_BIND             listen address when --bind is not given (gunicorn's default: 127.0.0.1:8000)
     PROMETHEUS_MULTIPROC_DIR  where workers share their metrics (default: a fresh temp dir)
 
 No preload: every worker builds its own onnxruntime session after the fork,
@@ -35,9 +35,10 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
-# The container port lives in the Helm values (k8s/staging/values.yaml containerPort);
-# the image's CMD passes --bind explicitly, this is only the fallback.
-bind = os.environ.get("GG_BIND", "0.0.0.0:8000")
+# Without --bind or GG_BIND, gunicorn's own default (127.0.0.1:8000) applies. The
+# container port lives in the Helm values (containerPort); the image's CMD binds it.
+if os.environ.get("GG_BIND"):
+    bind = os.environ["GG_BIND"]
 workers = _int_env("GG_WORKERS", 2)
 threads = _int_env("GG_THREADS", 2)
 worker_class = "gthread" if threads > 1 else "sync"
