@@ -152,12 +152,6 @@ def good_jpeg() -> bytes:
     return jpeg_bytes()
 
 
-@pytest.fixture
-def make_jpeg():
-    """jpeg_bytes(size=(w, h), seed=0) -> a random-noise JPEG."""
-    return jpeg_bytes
-
-
 @pytest.fixture(scope="session")
 def test_version() -> str:
     return TEST_VERSION
