@@ -282,3 +282,107 @@ def module_app(faults_tmp, tiny_model) -> Iterator[AppProcess]:
     app = start_app(faults_tmp, tiny_model)
     yield app
     app.stop()
+
+
+# -- the local platform ----------------------------------------------------------------------------
+@dataclass
+class PlatformHarness:
+    """A real local platform (supervisord, Traefik, MLflow, gunicorn apps) on free loopback ports."""
+
+    platform: object  # gourmetgram.local.platform.LocalPlatform
+    tmp: Path
+    messages: list[str] = field(default_factory=list)
+    _versions: int = 0
+
+    def say(self, msg: str) -> None:
+        self.messages.append(msg)
+        print(msg)
+
+    def register(self, model_dir: Path | None = None, seed: int | None = None) -> int:
+        """Register a model version the way train/flow.py does (artifact dir model/ on a run); return N."""
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        if model_dir is None:
+            self._versions += 1
+            model_dir = make_tiny_model(self.tmp / f"model-{self._versions}" / "model", seed=seed or self._versions)
+        client = MlflowClient(tracking_uri=self.platform.mlflow_url, registry_uri=self.platform.mlflow_url)
+        exp = client.get_experiment_by_name(names.EXPERIMENT)
+        exp_id = exp.experiment_id if exp else client.create_experiment(names.EXPERIMENT)
+        run = client.create_run(exp_id)
+        client.log_artifacts(run.info.run_id, str(model_dir), artifact_path="model")
+        client.set_terminated(run.info.run_id)
+        try:
+            client.create_registered_model(names.MODEL_NAME)
+        except MlflowException as exc:
+            if "RESOURCE_ALREADY_EXISTS" not in str(exc) and "already exists" not in str(exc):
+                raise
+        mv = client.create_model_version(
+            names.MODEL_NAME, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id
+        )
+        return int(mv.version)
+
+    def lifecycle(self):
+        from gourmetgram.lifecycle.steps import Lifecycle
+
+        return Lifecycle(target=self.platform, registry=self.platform.registry(), say=self.say, staging_timeout=30)
+
+    def served_version(self, env_or_url: str) -> str:
+        url = env_or_url if "://" in env_or_url else self.platform.url(env_or_url)
+        try:
+            return requests.get(f"{url}/version", timeout=5).json()["model_version"]
+        except (requests.RequestException, ValueError, KeyError):
+            return ""
+
+    def aliases(self) -> dict[str, int]:
+        return self.platform.registry().aliases()
+
+    def stop_mlflow(self) -> None:
+        from gourmetgram.local import services
+
+        self.platform.supervisor.rpc().supervisor.stopProcess(services.MLFLOW, True)
+
+    def start_mlflow(self) -> None:
+        from gourmetgram.local import services
+
+        info = self.platform.supervisor.info(services.MLFLOW) or {}
+        if info.get("statename") != "RUNNING":
+            self.platform.supervisor.rpc().supervisor.startProcess(services.MLFLOW, True)
+        services.wait_mlflow(self.platform.state, self.platform.settings, timeout=120)
+
+    def app_pids(self) -> dict[str, list[int]]:
+        """program -> [gunicorn master, workers...] for every app environment deployed now."""
+        out = {}
+        for env, cur in self.platform.state.deployments().current.items():
+            info = self.platform.supervisor.info(cur.program) or {}
+            pid = int(info.get("pid") or 0)
+            if pid:
+                out[env] = [pid, *sorted(child_pids(pid))]
+        return out
+
+
+@pytest.fixture(scope="session")
+def platform_harness(tmp_path_factory) -> Iterator[PlatformHarness]:
+    """One local platform for all platform fault tests; every test leaves it serving."""
+    from gourmetgram.local.platform import LocalPlatform
+    from gourmetgram.local.state import Ports
+
+    tmp = tmp_path_factory.mktemp("faults-platform")
+    harness = PlatformHarness(platform=None, tmp=tmp)
+    plat = LocalPlatform(root=tmp / "state", say=harness.say)
+    harness.platform = plat
+    plat.configure(
+        ports=Ports(
+            staging=free_port(),
+            canary=free_port(),
+            production=free_port(),
+            gateway=free_port(),
+            mlflow=free_port(),
+            traefik_api=free_port(),
+        )
+    )
+    try:
+        plat.up()
+        yield harness
+    finally:
+        plat.down()
