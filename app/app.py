@@ -8,6 +8,7 @@ Environment:
     GG_VERSION_FILE       versions.txt holding 1.0.N (default: versions.txt)
     GG_MAX_UPLOAD_BYTES   largest accepted upload (default: 10 MiB)
     GG_ORT_THREADS        onnxruntime threads per worker (default: 1)
+    GG_ENVIRONMENT        staging / canary / production, shown on the page and in /metrics (optional)
 
 A model that cannot be loaded does not stop the process: it logs one clear
 ERROR line and /readyz answers 503 with the reason for as long as it runs, so a
@@ -55,9 +56,10 @@ class ServingState:
         self.classifier: inference.Classifier | None = None
         self.version: str | None = None
         self.problems: list[str] = []
+        self.environment = os.environ.get("GG_ENVIRONMENT", "") or "none"
         self._load_version()
         self._load_model()
-        metrics.set_model_state(self.version, self.ready)
+        metrics.set_model_state(self.environment, self.version, self.ready)
 
     @property
     def ready(self) -> bool:
@@ -157,6 +159,7 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
         return render_template(
             "index.html",
             version=state.version or "unknown",
+            environment=state.environment if state.environment in names.ENVIRONMENTS else None,
             classes=names.CLASSES,
             ready=state.ready,
             max_upload=_human_bytes(app.config["MAX_CONTENT_LENGTH"]),

@@ -47,8 +47,8 @@ INVALID_INPUTS = Counter(
 # workers into one series and forgets workers that died.
 MODEL_INFO = Gauge(
     "gourmetgram_model_info",
-    "The model version this app serves (value 1; version in the label).",
-    ["model_version"],
+    "The model version this app serves, and in which environment (value 1; both in labels).",
+    ["environment", "model_version"],
     multiprocess_mode="livemax",
 )
 MODEL_READY = Gauge(
@@ -73,7 +73,7 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-def set_model_state(version: str | None, ready: bool) -> None:
+def set_model_state(environment: str, version: str | None, ready: bool) -> None:
     if version:
-        MODEL_INFO.labels(model_version=version).set(1)
+        MODEL_INFO.labels(environment=environment, model_version=version).set(1)
     MODEL_READY.set(1 if ready else 0)

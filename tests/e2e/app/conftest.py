@@ -85,6 +85,7 @@ def start_app(tmp: Path, model_dir: Path, version_file: Path, wait_ready: bool =
         "GG_THREADS": "2",
         "GG_ORT_THREADS": "1",
         "GG_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
+        "GG_ENVIRONMENT": "",
         **env,
     }
     full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -142,7 +143,7 @@ def version_file(app_tmp) -> Path:
 
 @pytest.fixture(scope="session")
 def app_server(app_tmp, tiny_model_dir, version_file) -> Iterator[AppServer]:
-    server = start_app(app_tmp, tiny_model_dir, version_file)
+    server = start_app(app_tmp, tiny_model_dir, version_file, GG_ENVIRONMENT="canary")
     yield server
     stop_app(server)
 

@@ -73,6 +73,7 @@ def test_upload_page_and_its_assets_are_served_locally(app_server, test_version)
     page = requests.get(app_server.url + "/", timeout=10)
     assert page.status_code == 200
     assert 'name="file"' in page.text and test_version in page.text
+    assert '<span id="environment">canary</span>' in page.text
     # No CDN: every script and stylesheet is one of ours.
     assert "http://" not in page.text and "https://" not in page.text
     for asset in ("/static/app.js", "/static/style.css"):
@@ -134,7 +135,7 @@ def test_metrics_merge_all_workers(app_server, test_version):
     assert total_predictions() == before + n
 
     text = requests.get(app_server.url + "/metrics", timeout=10).text
-    assert f'gourmetgram_model_info{{model_version="{test_version}"}} 1.0' in text
+    assert f'gourmetgram_model_info{{environment="canary",model_version="{test_version}"}} 1.0' in text
     assert "gourmetgram_model_ready 1.0" in text
     assert 'gourmetgram_http_request_duration_seconds_bucket{endpoint="/predict",le="+Inf"}' in text
     assert 'gourmetgram_http_requests_total{endpoint="/predict",method="POST",status="200"}' in text

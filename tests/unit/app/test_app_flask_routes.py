@@ -106,7 +106,7 @@ def test_metrics_count_requests_latency_predictions_and_refusals(client, make_jp
     assert not_found == before_404 + 1
 
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'gourmetgram_model_info{model_version="1.0.4"} 1.0' in text
+    assert 'gourmetgram_model_info{environment="none",model_version="1.0.4"} 1.0' in text
     assert "gourmetgram_model_ready 1.0" in text
 
 
