@@ -1,0 +1,412 @@
+"""The exact commands of every lab step, as pure functions of the settings.
+
+Tasks (gourmetgram/tasks/cluster.py) run these through the Runner; tests
+assert them. Nothing here touches the network or the filesystem except
+reading this checkout's workflow files (to pass only declared parameters).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import yaml
+
+from gourmetgram import names, values
+from gourmetgram.cluster.runner import Step
+from gourmetgram.cluster.settings import REPO_ROOT, Settings
+
+TF_DIR = "tf/kvm"
+TF_PLAN = "tfplan"
+ANSIBLE_DIR = REPO_ROOT / "ansible"
+ANSIBLE_CONFIG = ANSIBLE_DIR / "ansible.cfg"
+KUBESPRAY_DIR = ANSIBLE_DIR / "k8s" / "kubespray"
+KUBESPRAY_VENV = REPO_ROOT / ".state" / "cluster" / "kubespray-venv"
+WORKFLOWS_DIR = REPO_ROOT / "workflows"
+ARGO_NAMESPACE = "argo"
+FLOATING_IP_PLACEHOLDER = "<floating_ip_out>"
+LEASE_FLAVOR = "m1.large"
+LEASE_NODES = 3
+LEASE_HOURS = 12
+NODE_IMAGE_USER = "cc"
+
+# Playbook of each `invoke argocd.add --env` choice (the lab's file names).
+ARGOCD_PLAYBOOKS = {
+    names.PLATFORM: "argocd/argocd_add_platform.yml",
+    names.STAGING: "argocd/argocd_add_staging.yml",
+    names.CANARY: "argocd/argocd_add_canary.yml",
+    names.PRODUCTION: "argocd/argocd_add_prod.yml",
+}
+
+
+# The lab's dashboards: local port, namespace, service, service port.
+@dataclass(frozen=True)
+class Tunnel:
+    local_port: int
+    namespace: str
+    service: str
+    service_port: int
+    url: str
+    login: str
+
+
+TUNNELS = {
+    "dashboard": Tunnel(
+        8443,
+        "kube-system",
+        "svc/kubernetes-dashboard",
+        443,
+        "https://127.0.0.1:8443/",
+        "token: on node1, kubectl -n kube-system create token admin-user",
+    ),
+    "argocd": Tunnel(
+        8888,
+        "argocd",
+        "svc/argocd-server",
+        443,
+        "https://127.0.0.1:8888/",
+        "user admin; password: on node1, kubectl -n argocd get secret argocd-initial-admin-secret "
+        "-o jsonpath='{.data.password}' | base64 -d",
+    ),
+    "workflows": Tunnel(
+        2746, "argo", "svc/argo-server", 2746, "https://127.0.0.1:2746/", "no login (server auth mode)"
+    ),
+}
+
+# Stages of `invoke k8s`, in order (names for --from-stage).
+K8S_STAGES = ("pre_k8s", "kubespray-deps", "kubespray", "post_k8s")
+
+
+# ---- Terraform / OpenStack -----------------------------------------------------------------
+
+
+def terraform_env(settings: Settings) -> dict[str, str]:
+    """TF_VAR_* for tf/kvm (the lab's `export TF_VAR_...`)."""
+    settings.require("suffix", "key", "reservation")
+    return {
+        "TF_VAR_suffix": str(settings.suffix),
+        "TF_VAR_key": settings.key,
+        "TF_VAR_reservation": str(settings.reservation),
+    }
+
+
+def _terraform(settings: Settings, *args: str, title: str = "", capture: bool = False) -> Step:
+    return Step(
+        argv=("terraform", f"-chdir={TF_DIR}", *args),
+        env=terraform_env(settings),
+        unset_env_prefixes=("OS_",),
+        capture=capture,
+        title=title,
+    )
+
+
+def provision_steps(settings: Settings, replace: str | None = None) -> list[Step]:
+    """terraform init, validate, plan (saved), apply of that plan, output -json."""
+    plan_args = ["plan", "-input=false", f"-out={TF_PLAN}"]
+    if replace:
+        if replace not in _tf_nodes():
+            raise ValueError(f"unknown node {replace!r}: expected one of {', '.join(_tf_nodes())}")
+        plan_args.append(f'-replace=openstack_compute_instance_v2.nodes["{replace}"]')
+    return [
+        _terraform(settings, "init", "-input=false", title="terraform init (provider plugins, state)"),
+        _terraform(settings, "validate", title="terraform validate"),
+        _terraform(settings, *plan_args, title="terraform plan"),
+        _terraform(settings, "apply", "-input=false", TF_PLAN, title="terraform apply (the saved plan)"),
+        terraform_output_step(settings),
+    ]
+
+
+def terraform_output_step(settings: Settings | None = None) -> Step:
+    """`terraform output -json` (needs no variables)."""
+    return Step(argv=("terraform", f"-chdir={TF_DIR}", "output", "-json"), unset_env_prefixes=("OS_",), capture=True)
+
+
+def destroy_steps(settings: Settings) -> list[Step]:
+    return [_terraform(settings, "destroy", "-auto-approve", "-input=false", title="terraform destroy")]
+
+
+def _tf_nodes() -> tuple[str, ...]:
+    from gourmetgram.cluster.inventory import DEFAULT_NODES
+
+    return tuple(DEFAULT_NODES)
+
+
+def openstack_env(settings: Settings) -> dict[str, str]:
+    """The openstack CLI reads cloud `openstack` from our clouds.yaml."""
+    env = {"OS_CLIENT_CONFIG_FILE": str(settings.clouds_yaml_path()), "OS_CLOUD": "openstack"}
+    return env
+
+
+def lease_name(settings: Settings) -> str:
+    settings.require("suffix")
+    return f"lease_mlops_{settings.suffix}"
+
+
+def flavor_id_step(settings: Settings) -> Step:
+    return Step(
+        argv=("openstack", "flavor", "show", LEASE_FLAVOR, "-f", "value", "-c", "id"),
+        env=openstack_env(settings),
+        unset_env_prefixes=("OS_",),
+        capture=True,
+        title=f"flavor ID of {LEASE_FLAVOR}",
+    )
+
+
+def lease_create_step(settings: Settings, flavor_id: str, now: datetime) -> Step:
+    """Blazar lease for 3 instances of m1.large, starting in 10 s, for 12 hours (times in UTC)."""
+    start = (now + timedelta(seconds=10)).strftime("%Y-%m-%d %H:%M")
+    end = (now + timedelta(hours=LEASE_HOURS)).strftime("%Y-%m-%d %H:%M")
+    return Step(
+        argv=(
+            "openstack", "reservation", "lease", "create", lease_name(settings),
+            "--start-date", start,
+            "--end-date", end,
+            "--reservation", f"resource_type=flavor:instance,flavor_id={flavor_id},amount={LEASE_NODES}",
+        ),
+        env=openstack_env(settings),
+        unset_env_prefixes=("OS_",),
+        title=f"lease {LEASE_NODES} x {LEASE_FLAVOR} for {LEASE_HOURS} h",
+    )  # fmt: skip
+
+
+def lease_show_step(settings: Settings) -> Step:
+    return Step(
+        argv=("openstack", "reservation", "lease", "show", lease_name(settings), "-f", "json", "-c", "reservations"),
+        env=openstack_env(settings),
+        unset_env_prefixes=("OS_",),
+        capture=True,
+        title="the lease's reserved flavor ID (GG_RESERVATION)",
+    )
+
+
+def reservation_from_lease_json(text: str) -> str:
+    """flavor_id of the lease's first reservation (`openstack reservation lease show -f json -c reservations`)."""
+    data = json.loads(text)
+    reservations = data.get("reservations")
+    if isinstance(reservations, str):  # some client versions return it as a JSON string
+        reservations = json.loads(reservations)
+    if not reservations or "flavor_id" not in reservations[0]:
+        raise ValueError("the lease has no flavor reservation yet; run `invoke lease` again in a minute")
+    return str(reservations[0]["flavor_id"])
+
+
+# ---- Ansible ----------------------------------------------------------------------------------
+
+
+def _ansible_env() -> dict[str, str]:
+    return {"ANSIBLE_CONFIG": str(ANSIBLE_CONFIG)}
+
+
+def playbook_step(playbook: str, *extra: str, title: str = "") -> Step:
+    """ansible-playbook <playbook> from ansible/, with the generated config and inventory."""
+    return Step(
+        argv=("ansible-playbook", "-i", "inventory.yml", *extra, playbook),
+        cwd=ANSIBLE_DIR,
+        env=_ansible_env(),
+        title=title or playbook,
+    )
+
+
+def _repo_vars(settings: Settings) -> tuple[str, ...]:
+    settings.require("repo_url", "repo_revision")
+    return ("-e", f"gg_repo_url={settings.repo_url}", "-e", f"gg_repo_revision={settings.repo_revision}")
+
+
+def hello_steps() -> list[Step]:
+    return [playbook_step("general/hello_host.yml", title="Hello, world: hostname of every node")]
+
+
+def k8s_stages() -> list[tuple[str, list[Step]]]:
+    """pre_k8s, Kubespray's own venv, Kubespray cluster.yml, post_k8s."""
+    venv_bin = KUBESPRAY_VENV / "bin"
+    kubespray = Step(
+        argv=(
+            str(venv_bin / "ansible-playbook"),
+            "-i", "../inventory/mycluster",
+            "-i", "../../inventory.yml",
+            "-e", "@../../vars/versions.yml",
+            "--become", "--become-user=root",
+            "cluster.yml",
+        ),
+        cwd=KUBESPRAY_DIR,
+        env={**_ansible_env(), "ANSIBLE_ROLES_PATH": "roles"},
+        title="Kubespray cluster.yml (Kubernetes on 3 nodes; up to an hour)",
+    )  # fmt: skip
+    deps = [
+        Step(
+            argv=("git", "submodule", "update", "--init", "ansible/k8s/kubespray"),
+            title="Kubespray submodule at the pinned commit",
+        ),
+        Step(argv=("python3", "-m", "venv", str(KUBESPRAY_VENV)), title="Kubespray's own venv (its Ansible version)"),
+        Step(
+            argv=(str(venv_bin / "pip"), "install", "-q", "-r", "ansible/k8s/kubespray/requirements.txt"),
+            title="Kubespray's pinned requirements",
+        ),
+    ]
+    return [
+        ("pre_k8s", [playbook_step("pre_k8s/pre_k8s_configure.yml", title="pre_k8s: firewalld off, Docker registry")]),
+        ("kubespray-deps", deps),
+        ("kubespray", [kubespray]),
+        ("post_k8s", [playbook_step("post_k8s/post_k8s_configure.yml", title="post_k8s: kubeconfig, DNS, Argo")]),
+    ]
+
+
+def argocd_add_steps(settings: Settings, env: str) -> list[Step]:
+    if env not in ARGOCD_PLAYBOOKS:
+        raise ValueError(f"unknown environment {env!r}: expected one of {', '.join(ARGOCD_PLAYBOOKS)}")
+    return [
+        playbook_step(ARGOCD_PLAYBOOKS[env], *_repo_vars(settings), title=f"Argo CD application {names.app_name(env)}")
+    ]
+
+
+def build_init_steps(settings: Settings, branch: str = names.DEFAULT_BRANCH) -> list[Step]:
+    return [
+        playbook_step(
+            "argocd/workflow_build_init.yml", *_repo_vars(settings), "-e", f"gg_branch={branch}",
+            title="initial app images (staging/canary/production-1.0.0)",
+        )
+    ]  # fmt: skip
+
+
+def build_training_init_steps(settings: Settings, branch: str = names.DEFAULT_BRANCH) -> list[Step]:
+    return [
+        playbook_step(
+            "argocd/workflow_build_training_init.yml", *_repo_vars(settings), "-e", f"gg_branch={branch}",
+            title=f"training image from branch {branch}",
+        )
+    ]  # fmt: skip
+
+
+def templates_apply_steps(settings: Settings) -> list[Step]:
+    return [playbook_step("argocd/workflow_templates_apply.yml", title="WorkflowTemplates and cron-train")]
+
+
+# ---- ssh to node1 (Argo workflows, status, tunnels) ----------------------------------------------
+
+
+def ssh_argv(settings: Settings, floating_ip: str, *options: str) -> tuple[str, ...]:
+    return (
+        "ssh", *options,
+        "-i", settings.ssh_key_path(),
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        f"{NODE_IMAGE_USER}@{floating_ip}",
+    )  # fmt: skip
+
+
+def remote_step(settings: Settings, floating_ip: str, remote: list[str], **kwargs) -> Step:
+    """ssh node1 with ONE quoted remote command (the remote shell sees exactly `remote`)."""
+    return Step(argv=(*ssh_argv(settings, floating_ip), shlex.join(remote)), **kwargs)
+
+
+def declared_parameters(workflow_file: str) -> list[str]:
+    """Parameter names a workflow (template) in workflows/ declares in spec.arguments."""
+    path = WORKFLOWS_DIR / workflow_file
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path} not found: the workflows are not in this checkout") from None
+    return [p["name"] for p in doc.get("spec", {}).get("arguments", {}).get("parameters", [])]
+
+
+def workflow_from_template(template: str, parameters: dict[str, str]) -> dict:
+    """A Workflow that runs WorkflowTemplate `template` with these parameter values.
+
+    Every parameter must be declared by workflows/<template>.yaml (a misspelt
+    name would otherwise be ignored silently by Argo).
+    """
+    declared = declared_parameters(f"{template}.yaml")
+    unknown = [p for p in parameters if p not in declared]
+    if unknown:
+        raise ValueError(f"workflows/{template}.yaml declares {', '.join(declared)}; not {', '.join(unknown)}")
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"generateName": f"{template}-", "namespace": ARGO_NAMESPACE},
+        "spec": {
+            "workflowTemplateRef": {"name": template},
+            "arguments": {"parameters": [{"name": k, "value": v} for k, v in parameters.items()]},
+        },
+    }
+
+
+def submit_step(settings: Settings, floating_ip: str, workflow: dict, title: str) -> Step:
+    """Create the Workflow on node1 (`kubectl create -f -`, the manifest on stdin)."""
+    return remote_step(
+        settings,
+        floating_ip,
+        ["kubectl", "create", "-n", ARGO_NAMESPACE, "-f", "-", "-o", "name"],
+        stdin=json.dumps(workflow, indent=2) + "\n",
+        capture=True,
+        title=title,
+    )
+
+
+def train_steps(
+    settings: Settings, floating_ip: str, branch: str = names.DEFAULT_BRANCH, bad: bool = False
+) -> list[Step]:
+    """Submit train-model (branch, bad-model; repo-url when declared)."""
+    params = {"branch": branch, "bad-model": "true" if bad else "false"}
+    if settings.repo_url and "repo-url" in declared_parameters("train-model.yaml"):
+        params["repo-url"] = settings.repo_url
+    what = "the lab's bad model (state dict)" if bad else "a model"
+    workflow = workflow_from_template("train-model", params)
+    return [submit_step(settings, floating_ip, workflow, f"train {what} from branch {branch}")]
+
+
+def promote_steps(settings: Settings, floating_ip: str, source: str, target: str, version: int | str) -> list[Step]:
+    """Submit promote-model (source-environment, target-environment, model-version)."""
+    names.check_promotion(source, target)
+    tag = names.image_tag(target, version)  # validates the version
+    params = {"source-environment": source, "target-environment": target, "model-version": str(int(version))}
+    workflow = workflow_from_template("promote-model", params)
+    return [submit_step(settings, floating_ip, workflow, f"promote {source} -> {target}: {tag}")]
+
+
+def deployed_image_steps(settings: Settings, floating_ip: str) -> list[tuple[str, Step]]:
+    """(env, step) reading each environment's Deployment image."""
+    out = []
+    for env in names.ENVIRONMENTS:
+        remote = [
+            "kubectl", "-n", names.namespace(env), "get", "deployment", names.APP_SERVICE,
+            "-o", "jsonpath={.spec.template.spec.containers[0].image}",
+        ]  # fmt: skip
+        out.append((env, remote_step(settings, floating_ip, remote, capture=True, title=f"image of {env}")))
+    return out
+
+
+def mlflow_url(floating_ip: str) -> str:
+    return f"http://{floating_ip}:{values.mlflow_port()}"
+
+
+def mlflow_steps(floating_ip: str) -> list[Step]:
+    """The registered model (aliases) and its versions, from MLflow's REST API."""
+    base = mlflow_url(floating_ip) + "/api/2.0/mlflow"
+    model = quote(names.MODEL_NAME)
+    search = quote(f"name='{names.MODEL_NAME}'")
+    return [
+        Step(argv=("curl", "-fsS", "--max-time", "20", f"{base}/registered-models/get?name={model}"),
+             capture=True, title=f"aliases of {names.MODEL_NAME}"),
+        Step(argv=("curl", "-fsS", "--max-time", "20", f"{base}/model-versions/search?filter={search}&max_results=200"),
+             capture=True, title=f"versions of {names.MODEL_NAME}"),
+    ]  # fmt: skip
+
+
+def tunnel_step(settings: Settings, floating_ip: str, service: str) -> Step:
+    """ssh -L <port> to node1 running the matching kubectl port-forward (the lab's two commands in one)."""
+    if service not in TUNNELS:
+        raise ValueError(f"unknown service {service!r}: expected one of {', '.join(TUNNELS)}")
+    t = TUNNELS[service]
+    forward = f"{t.local_port}:127.0.0.1:{t.local_port}"
+    remote = ["kubectl", "port-forward", "-n", t.namespace, t.service, f"{t.local_port}:{t.service_port}"]
+    return Step(
+        argv=(*ssh_argv(settings, floating_ip, "-L", forward), shlex.join(remote)),
+        title=f"{service}: open {t.url} ({t.login}); Ctrl-C ends the tunnel",
+    )
+
+
+def repo_path(path: str | Path) -> Path:
+    return REPO_ROOT / path

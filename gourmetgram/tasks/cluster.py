@@ -1,0 +1,325 @@
+"""invoke tasks of the cluster path (the lab on Chameleon), one per lab step.
+
+Every task takes --dry-run: it prints the exact commands (openstack,
+terraform, ansible-playbook, ssh + kubectl) without running them. Settings
+come from the environment or settings.env (gourmetgram/cluster/settings.py).
+The docstrings carry the lab step number, since `invoke --list` sorts by name.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+from invoke import Collection, Exit, task
+
+from gourmetgram import names
+from gourmetgram.cluster import commands as cmd
+from gourmetgram.cluster.inventory import (
+    DEFAULT_NODES,
+    InventoryError,
+    floating_ip_from_terraform_output,
+    write_ansible_files,
+)
+from gourmetgram.cluster.runner import CommandFailed, Runner, format_elapsed
+from gourmetgram.cluster.settings import Settings, SettingsError, load_settings
+
+DRY_RUN_HELP = "print the exact commands without running them"
+
+
+def _settings(*required: str) -> Settings:
+    try:
+        return load_settings().require(*required)
+    except SettingsError as exc:
+        raise Exit(f"settings: {exc}", code=2) from None
+
+
+def _check_clouds_yaml(settings: Settings, runner: Runner) -> None:
+    """clouds.yaml must exist for a real run; a dry-run only notes its absence."""
+    try:
+        settings.require_clouds_yaml()
+    except SettingsError as exc:
+        if not runner.dry_run:
+            raise Exit(f"settings: {exc}", code=2) from None
+        runner.say(f"note: a real run would stop here: {exc}")
+
+
+def _run_all(runner: Runner, steps) -> list[str | None]:
+    try:
+        return [runner.run(step) for step in steps]
+    except CommandFailed as exc:
+        raise Exit(f"failed: {exc}", code=exc.returncode or 1) from None
+
+
+def _guard(fn, *args, **kwargs):
+    """Bad user input (a ValueError from the command builders) -> one clear line, no traceback."""
+    try:
+        return fn(*args, **kwargs)
+    except (ValueError, SettingsError, InventoryError) as exc:
+        raise Exit(f"error: {exc}", code=2) from None
+
+
+def _floating_ip(settings: Settings, runner: Runner) -> str:
+    """GG_FLOATING_IP, else Terraform's output floating_ip_out."""
+    if settings.floating_ip:
+        return settings.floating_ip
+    out = _run_all(runner, [cmd.terraform_output_step(settings)])[0]
+    if out is None:  # dry-run
+        return cmd.FLOATING_IP_PLACEHOLDER
+    return _guard(floating_ip_from_terraform_output, out)
+
+
+# ---- lab steps ---------------------------------------------------------------------------------
+
+
+@task(help={"dry_run": DRY_RUN_HELP})
+def lease(c, dry_run=False):
+    """[1] Blazar lease for 3 x m1.large (12 h); prints the reservation (flavor) ID for GG_RESERVATION."""
+    settings = _settings("suffix")
+    runner = Runner(dry_run)
+    _check_clouds_yaml(settings, runner)
+    flavor = _run_all(runner, [cmd.flavor_id_step(settings)])[0]
+    flavor_id = flavor.strip() if flavor else f"<flavor id of {cmd.LEASE_FLAVOR}>"
+    _run_all(runner, [cmd.lease_create_step(settings, flavor_id, datetime.now(UTC))])
+    shown = _run_all(runner, [cmd.lease_show_step(settings)])[0]
+    if shown is None:
+        runner.say(f"dry-run: the reservation ID would be printed here (lease {cmd.lease_name(settings)})")
+        return
+    reservation = _guard(cmd.reservation_from_lease_json, shown)
+    runner.say(f"\nlease {cmd.lease_name(settings)}: reservation (flavor ID) {reservation}")
+    runner.say(f"next: set GG_RESERVATION={reservation} in settings.env, then `invoke provision`")
+
+
+@task(
+    help={
+        "dry_run": DRY_RUN_HELP,
+        "replace": "rebuild one broken node, e.g. node3 (terraform -replace)",
+    }
+)
+def provision(c, dry_run=False, replace=None):
+    """[2] terraform init/validate/plan/apply of tf/kvm, then write ansible.cfg + inventory.yml from its output."""
+    settings = _settings("suffix", "key", "reservation")
+    runner = Runner(dry_run)
+    _check_clouds_yaml(settings, runner)
+    started = time.monotonic()
+    outputs = _run_all(runner, _guard(cmd.provision_steps, settings, replace))
+    if dry_run:
+        runner.say("would write ansible/inventory.yml and ansible/ansible.cfg for floating_ip_out")
+        return
+    floating_ip = _guard(floating_ip_from_terraform_output, outputs[-1])
+    inventory, config = _write_inventory(settings, floating_ip)
+    runner.say(
+        f"\nprovisioned in {format_elapsed(time.monotonic() - started)}: floating IP {floating_ip}\n"
+        f"wrote {inventory} and {config}\n"
+        f"next: set GG_FLOATING_IP={floating_ip} in settings.env (optional), then `invoke hello`"
+    )
+
+
+def _write_inventory(settings: Settings, floating_ip: str):
+    return write_ansible_files(floating_ip, DEFAULT_NODES, ssh_key=settings.ssh_key_path())
+
+
+@task(help={"dry_run": DRY_RUN_HELP, "floating_ip": "node1's floating IP (default: GG_FLOATING_IP or Terraform's)"})
+def inventory(c, dry_run=False, floating_ip=None):
+    """[2b] (Re)write ansible.cfg + inventory.yml for a floating IP, without touching the cloud."""
+    settings = _settings()
+    runner = Runner(dry_run)
+    ip = floating_ip or _floating_ip(settings, runner)
+    if dry_run:
+        runner.say(f"would write ansible/inventory.yml and ansible/ansible.cfg (jump host {ip})")
+        return
+    paths = _guard(_write_inventory, settings, ip)
+    runner.say("wrote " + " and ".join(str(p) for p in paths))
+
+
+@task(help={"dry_run": DRY_RUN_HELP})
+def hello(c, dry_run=False):
+    """[3] Ansible "Hello, world": hostname of every node through the jump host."""
+    _run_all(Runner(dry_run), cmd.hello_steps())
+
+
+@task(
+    help={
+        "dry_run": DRY_RUN_HELP,
+        "from_stage": f"resume at this stage: {', '.join(cmd.K8S_STAGES)}",
+    }
+)
+def k8s(c, dry_run=False, from_stage=None):
+    """[4] Kubernetes: pre_k8s, Kubespray cluster.yml (up to an hour), post_k8s; progress + elapsed; --from-stage."""
+    stages = cmd.k8s_stages()
+    names_ = [name for name, _ in stages]
+    if from_stage is not None and from_stage not in names_:
+        raise Exit(f"error: unknown stage {from_stage!r}: expected one of {', '.join(names_)}", code=2)
+    start_at = names_.index(from_stage) if from_stage else 0
+    runner = Runner(dry_run)
+    times: list[tuple[str, float]] = []
+    total = time.monotonic()
+    for number, (name, steps) in enumerate(stages, start=1):
+        if number - 1 < start_at:
+            runner.say(f"[k8s {number}/{len(stages)}] {name}: skipped (--from-stage {from_stage})")
+            continue
+        runner.say(
+            f"[k8s {number}/{len(stages)}] {name}: " + ("" if dry_run else f"started {datetime.now(UTC):%H:%M:%S} UTC")
+        )
+        began = time.monotonic()
+        try:
+            _run_all(runner, steps)
+        except Exit:
+            runner.say(f"[k8s] stage {name} failed; fix it, then: invoke k8s --from-stage {name}")
+            raise
+        times.append((name, time.monotonic() - began))
+        if not dry_run:
+            runner.say(f"[k8s {number}/{len(stages)}] {name}: done in {format_elapsed(times[-1][1])}")
+    if not dry_run:
+        runner.say("\nKubernetes ready in " + format_elapsed(time.monotonic() - total) + ":")
+        for name, seconds in times:
+            runner.say(f"  {name:<15} {format_elapsed(seconds)}")
+        runner.say("next: `invoke tunnel --service dashboard`, then `invoke argocd.add --env platform`")
+
+
+@task(help={"dry_run": DRY_RUN_HELP, "env": "platform | staging | canary | production"})
+def argocd_add(c, env, dry_run=False):
+    """[5] Register an Argo CD application (platform first, then staging, canary, production)."""
+    settings = _settings("repo_url", "repo_revision")
+    _run_all(Runner(dry_run), _guard(cmd.argocd_add_steps, settings, env))
+
+
+@task(help={"dry_run": DRY_RUN_HELP, "branch": f"branch of this repository to build (default {names.DEFAULT_BRANCH})"})
+def workflows_build_init(c, dry_run=False, branch=names.DEFAULT_BRANCH):
+    """[6] One-off workflow: the initial app images staging/canary/production-1.0.0."""
+    settings = _settings("repo_url", "repo_revision")
+    _run_all(Runner(dry_run), cmd.build_init_steps(settings, branch))
+
+
+@task(help={"dry_run": DRY_RUN_HELP, "branch": f"branch of this repository to build (default {names.DEFAULT_BRANCH})"})
+def workflows_build_training_init(c, dry_run=False, branch=names.DEFAULT_BRANCH):
+    """[7] One-off workflow: the training image (label git.commit)."""
+    settings = _settings("repo_url", "repo_revision")
+    _run_all(Runner(dry_run), cmd.build_training_init_steps(settings, branch))
+
+
+@task(help={"dry_run": DRY_RUN_HELP})
+def workflows_apply(c, dry_run=False):
+    """[8] Apply the WorkflowTemplates (build, deploy, promote, train, test-staging) and cron-train."""
+    _run_all(Runner(dry_run), cmd.templates_apply_steps(_settings()))
+
+
+def _submit(runner: Runner, steps, next_hint: str) -> None:
+    created = _run_all(runner, steps)[-1]
+    if created:
+        runner.say(f"\nsubmitted {created.strip()} in namespace {cmd.ARGO_NAMESPACE}")
+        runner.say(next_hint)
+
+
+@task(
+    help={
+        "dry_run": DRY_RUN_HELP,
+        "branch": f"branch of this repository whose train/ runs (default {names.DEFAULT_BRANCH})",
+        "bad": "register the lab's bad model (state dict): staging must reject it",
+    }
+)
+def train(c, dry_run=False, branch=names.DEFAULT_BRANCH, bad=False):
+    """[9] Submit the train-model workflow (train, model tests gate, register, build, staging, canary)."""
+    settings = _settings()
+    runner = Runner(dry_run)
+    ip = _floating_ip(settings, runner)
+    steps = _guard(cmd.train_steps, settings, ip, branch, bad)
+    _submit(runner, steps, "watch it: `invoke tunnel --service workflows`; then `invoke status`")
+
+
+@task(
+    name="promote",
+    help={
+        "dry_run": DRY_RUN_HELP,
+        "from": "source environment (canary)",
+        "to": "target environment (production)",
+        "version": "model version N (not 1.0.N)",
+    },
+)
+def promote(c, version, dry_run=False, from_=names.CANARY, to=names.PRODUCTION):
+    """[10] Submit promote-model: copy <from>-1.0.N to <to>-1.0.N, deploy it, set the alias."""
+    settings = _settings()
+    runner = Runner(dry_run)
+    ip = _floating_ip(settings, runner)
+    steps = _guard(cmd.promote_steps, settings, ip, from_, to, version)
+    _submit(runner, steps, "then `invoke status` shows the new tag and alias")
+
+
+@task(help={"dry_run": DRY_RUN_HELP})
+def status(c, dry_run=False):
+    """[11] Model versions and aliases in MLflow, and the image tag each environment runs."""
+    settings = _settings()
+    runner = Runner(dry_run)
+    ip = _floating_ip(settings, runner)
+    images = {}
+    for env, step in cmd.deployed_image_steps(settings, ip):
+        images[env] = _run_all(runner, [step])[0]
+    model, versions = _run_all(runner, cmd.mlflow_steps(ip))
+    if dry_run:
+        return
+    runner.say(f"\nMLflow {cmd.mlflow_url(ip)}  model {names.MODEL_NAME}")
+    runner.say(_guard(_summarise_registry, model, versions))
+    runner.say("environments:")
+    for env in names.ENVIRONMENTS:
+        image = (images.get(env) or "").strip() or "(not deployed)"
+        runner.say(f"  {env:<11} {image}")
+
+
+def _summarise_registry(model_json: str, versions_json: str) -> str:
+    try:
+        model = json.loads(model_json).get("registered_model", {})
+        versions = json.loads(versions_json).get("model_versions", [])
+    except json.JSONDecodeError:
+        raise ValueError(
+            "MLflow did not answer JSON; is the platform synced? (`invoke argocd.add --env platform`)"
+        ) from None
+    aliases: dict[str, list[str]] = {}
+    for a in model.get("aliases", []):
+        aliases.setdefault(str(a["version"]), []).append(a["alias"])
+    lines = []
+    for v in sorted(versions, key=lambda v: int(v["version"])):
+        n = v["version"]
+        tags = ", ".join(sorted(aliases.get(str(n), []), key=names.ALIASES.index)) or "-"
+        lines.append(f"  version {n:>3} ({names.version_string(n)})  {v.get('status', '')}  aliases: {tags}")
+    return "\n".join(lines) or "  no versions registered yet (`invoke train`)"
+
+
+@task(help={"dry_run": DRY_RUN_HELP, "service": "dashboard | argocd | workflows"})
+def tunnel(c, service, dry_run=False):
+    """[12] ssh -L port forward + kubectl port-forward to a dashboard (runs until Ctrl-C)."""
+    settings = _settings()
+    runner = Runner(dry_run)
+    ip = _floating_ip(settings, runner)
+    step = _guard(cmd.tunnel_step, settings, ip, service)
+    try:
+        runner.run(step)
+    except CommandFailed as exc:
+        raise Exit(f"tunnel ended: {exc}", code=exc.returncode or 1) from None
+    except KeyboardInterrupt:
+        runner.say("tunnel closed")
+
+
+@task(help={"dry_run": DRY_RUN_HELP})
+def destroy(c, dry_run=False):
+    """[13] terraform destroy: delete every resource of tf/kvm (the lease stays until it ends)."""
+    settings = _settings("suffix", "key", "reservation")
+    runner = Runner(dry_run)
+    _check_clouds_yaml(settings, runner)
+    _run_all(runner, cmd.destroy_steps(settings))
+
+
+def register(ns: Collection) -> None:
+    """Add the cluster tasks: top-level lab steps plus the argocd and workflows collections."""
+    for t in (lease, provision, inventory, hello, k8s, train, promote, status, tunnel, destroy):
+        ns.add_task(t)
+    argocd = Collection("argocd")
+    argocd.__doc__ = "Argo CD applications of the lab (argocd_add_*.yml)."
+    argocd.add_task(argocd_add, name="add")
+    ns.add_collection(argocd)
+    workflows = Collection("workflows")
+    workflows.__doc__ = "Argo Workflows of the lab: one-off image builds and the lifecycle templates."
+    workflows.add_task(workflows_build_init, name="build-init")
+    workflows.add_task(workflows_build_training_init, name="build-training-init")
+    workflows.add_task(workflows_apply, name="apply")
+    ns.add_collection(workflows)
