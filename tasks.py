@@ -10,3 +10,7 @@ ns = Collection()
 from gourmetgram.tasks import local  # noqa: E402
 
 local.register(ns)
+
+from gourmetgram.tasks import cluster  # noqa: E402
+
+cluster.register(ns)
