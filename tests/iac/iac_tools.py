@@ -669,34 +669,48 @@ def checkov_bin() -> Path:
     return exe
 
 
-def checkov(directories: dict[str, Path], files: list[Path] | None = None, framework_files: str = "secrets") -> dict:
-    """Run checkov once: {framework: directory} (+ files for the secrets scan); returns failed checks per framework.
+def _json_documents(text: str) -> list:
+    """checkov prints one JSON document per scanned directory, back to back."""
+    decoder, docs, i = json.JSONDecoder(), [], 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        doc, i = decoder.raw_decode(text, i)
+        docs.extend(doc if isinstance(doc, list) else [doc])
+    return docs
 
-    Returns {"failed": [(framework, check_id, file, resource)], "passed": n, "files": n}.
+
+def checkov(directories: dict[str, Path], files: list[Path] | None = None) -> dict:
+    """checkov on {framework: directory} (one process) and the secrets framework on files (a second one).
+
+    Returns {"failed": [(framework, check_id, file, resource)], "passed": n, "files": {paths}}.
     """
     exe = checkov_bin()
-    cmd = [exe, "--config-file", REPO / ".checkov.yaml", "-o", "json", "--quiet", "--compact"]
-    results = {"failed": [], "passed": 0, "files": set()}
-    jobs = [([*cmd, "-d", d, "--framework", fw], fw) for fw, d in directories.items()]
+    cmd = [exe, "--config-file", REPO / ".checkov.yaml", "-o", "json", "--compact"]
+    jobs = []
+    if directories:
+        dirs = sum((["-d", d] for d in directories.values()), [])
+        jobs.append([*cmd, *dirs, "--framework", *directories])
     if files:
-        jobs.append(([*cmd, "--framework", framework_files, *sum((["-f", f] for f in files), [])], framework_files))
-    procs = [(subprocess.Popen([str(c) for c in job], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": ""},
-                               cwd=REPO), fw)
-             for job, fw in jobs]  # fmt: skip
-    for proc, fw in procs:
+        jobs.append([*cmd, "--framework", "secrets", *sum((["-f", f] for f in files), [])])
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "LOG_LEVEL": "ERROR"}
+    procs = [
+        subprocess.Popen([str(c) for c in job], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         cwd=REPO)
+        for job in jobs
+    ]  # fmt: skip
+    results: dict = {"failed": [], "passed": 0, "files": set()}
+    for proc in procs:
         out, err = proc.communicate(timeout=900)
         if not out.strip():
-            raise RuntimeError(f"checkov ({fw}) printed nothing (rc={proc.returncode}): {err[-3000:]}")
-        data = json.loads(out)
-        reports = data if isinstance(data, list) else [data]
-        for report in reports:
+            raise RuntimeError(f"checkov printed nothing (rc={proc.returncode}): {err[-3000:]}")
+        for report in _json_documents(out):
             if "results" not in report:
-                continue  # {"passed": 0, "failed": 0, ...} summary for an empty scan
+                continue  # {"passed": 0, "failed": 0, ...}: nothing of this kind found
+            fw = report.get("check_type", "?")
             for check in report["results"].get("failed_checks", []):
-                results["failed"].append(
-                    (report.get("check_type", fw), check["check_id"], check.get("file_path"), check.get("resource"))
-                )
+                results["failed"].append((fw, check["check_id"], check.get("file_path"), check.get("resource")))
             results["passed"] += len(report["results"].get("passed_checks", []))
             for key in ("passed_checks", "failed_checks", "skipped_checks"):
                 results["files"].update(c.get("file_path") for c in report["results"].get(key, []))

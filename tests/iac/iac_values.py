@@ -80,24 +80,38 @@ def argocd_playbook(env: str) -> Path:
     raise FileNotFoundError(f"no Argo CD playbook for {env} in {t.rel(base)}")
 
 
-def argocd_helm_parameters(env: str) -> dict[str, str]:
-    """helm parameters (name=value) an ansible/argocd play gives the Argo CD app of env.
+def _playbook_chain(entry: Path) -> list[Path]:
+    """The playbook and every playbook/task file it imports or includes (relative paths), in order."""
+    seen: list[Path] = []
+    todo = [entry]
+    while todo:
+        path = todo.pop(0).resolve()
+        if path in seen or not path.exists():
+            continue
+        seen.append(path)
+        for _, key, value in t.walk(t.load_yaml_docs(path)):
+            if key in (
+                "import_playbook", "ansible.builtin.import_playbook", "include_tasks", "ansible.builtin.include_tasks",
+                "import_tasks", "ansible.builtin.import_tasks",
+            ) and isinstance(value, str) and "{{" not in value:  # fmt: skip
+                todo.append(path.parent / value)
+    return seen
 
-    Found as `--helm-set[-string] key=value` on the argocd CLI, or as parameters: [{name, value}]
-    in an Application manifest, in the env's playbook and the files it includes."""
-    texts = []
-    entry = argocd_playbook(env)
-    texts.append(entry.read_text())
-    for inc in re.findall(r"(?:import_playbook|include_tasks|import_tasks|file):\s*['\"]?([\w./-]+\.ya?ml)", texts[0]):
-        path = (entry.parent / inc).resolve()
-        if path.exists():
-            texts.append(path.read_text())
-    text = _substitute("\n".join(texts), env)
-    params = dict(re.findall(r"--helm-set(?:-string)?[= ]['\"]?([\w.\[\]-]+)=([^\s'\"]+)", text))
-    for m in re.finditer(r"name:\s*['\"]?([\w.\[\]-]+)['\"]?\s*\n\s*value:\s*['\"]?([^\s'\"]+)", text):
-        if "externalIP" in m.group(1) or m.group(1).startswith("image."):
-            params[m.group(1)] = m.group(2)
-    return params
+
+def argocd_helm_parameters(env: str) -> dict[str, str]:
+    """Helm parameters (dotted name -> value) the ansible/argocd play gives the Argo CD app of env.
+
+    Read from the play itself: a `*_helm` mapping of dotted Helm names (what the play turns into
+    `argocd app create --helm-set-string name=value`), or literal `--helm-set[-string] name=value`
+    arguments; Jinja placeholders get example values (the node's external IP)."""
+    params: dict[str, str] = {}
+    for path in _playbook_chain(argocd_playbook(env)):
+        for _, key, value in t.walk(t.load_yaml_docs(path)):
+            if isinstance(key, str) and key.endswith("_helm") and isinstance(value, dict):
+                params.update({str(k): str(v) for k, v in value.items()})
+        text = path.read_text()
+        params.update(dict(re.findall(r"--helm-set(?:-string)?[= ]['\"]?([\w.\[\]-]+)=([^\s'\"]+)", text)))
+    return {k: _substitute(v, env) for k, v in params.items()}
 
 
 def deploy_workflow_set_string(env: str) -> str:
