@@ -119,6 +119,8 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.request_class = InMemoryRequest
     app.config["MAX_CONTENT_LENGTH"] = _max_upload_bytes()
+    # Text fields get the same limit, so an image sent as text gets the "not a file" answer below.
+    app.config["MAX_FORM_MEMORY_SIZE"] = app.config["MAX_CONTENT_LENGTH"]
     state = ServingState(
         Path(model_dir or os.environ.get("GG_MODEL_DIR", "model")),
         Path(version_file or os.environ.get("GG_VERSION_FILE", "versions.txt")),
@@ -170,6 +172,13 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
         if state.classifier is None:
             return _error(503, "the model is not loaded: " + "; ".join(state.problems), "not_ready")
         upload = request.files.get(UPLOAD_FIELD)
+        if upload is None and UPLOAD_FIELD in request.form:
+            return _error(
+                400,
+                f"the form field '{UPLOAD_FIELD}' holds text, not a file: upload the image as a file "
+                f"(for example curl -F {UPLOAD_FIELD}=@photo.jpg)",
+                "not_a_file",
+            )
         data = upload.read() if upload is not None else b""
         if not data and not (upload and upload.filename):
             # A browser form submitted without choosing a file sends an empty, unnamed part.

@@ -116,3 +116,15 @@ def test_the_bundled_test_image_is_small_and_readable():
     assert app_module.TEST_IMAGE.stat().st_size < 50 * 1024
     img = preprocess.load_image(app_module.TEST_IMAGE)
     assert min(img.size) >= 64
+
+
+def test_an_image_sent_as_a_text_field_is_told_to_upload_a_file(client):
+    resp = client.post(
+        "/predict",
+        data={"file": "x" * 600_000},  # over werkzeug's default 500 KB form memory, under the upload limit
+        headers={"Accept": "application/json"},
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 400
+    assert resp.get_json()["reason"] == "not_a_file"
+    assert "curl -F file=@photo.jpg" in resp.get_json()["error"]
