@@ -386,3 +386,8 @@ def platform_harness(tmp_path_factory) -> Iterator[PlatformHarness]:
         yield harness
     finally:
         plat.down()
+
+
+@pytest.fixture(scope="session")
+def rss_kib_fn():
+    return rss_kib
