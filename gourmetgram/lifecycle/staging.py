@@ -51,7 +51,8 @@ def run_staging_test(
         except requests.RequestException as exc:
             last = f"/version unreachable ({type(exc).__name__})"
         if time.monotonic() >= deadline:
-            return StagingResult(False, f"{base} did not report {expected} within {timeout:g}s: {last}")
+            within = f" within {timeout:g}s" if timeout > 0 else ""
+            return StagingResult(False, f"{base} did not report {expected}{within}: {last}")
         time.sleep(poll)
     try:
         resp = requests.get(f"{base}/test", timeout=request_timeout)

@@ -145,7 +145,10 @@ class LocalPlatform:
         """Start everything; deployed environments come back with the bundles they had."""
         s = self.settings
         if self.supervisor.running():
-            self.say("platform already up")
+            self.say(f"platform already up (state: {self.state.root})")
+            self.traefik.wait_ready()
+            services.wait_mlflow(self.state, s)
+            return
         base_env = dict(NO_TELEMETRY_ENV)
         # MLflow is added after its stores are ready (Postgres needs its database first).
         (self.supervisor.programs_dir / f"{services.MLFLOW}.conf").unlink(missing_ok=True)
