@@ -35,6 +35,7 @@ def assert_never_ready(server, reason_part: str) -> None:
     assert requests.get(server.url + "/test", timeout=10).status_code == 503
     metrics = requests.get(server.url + "/metrics", timeout=10).text
     assert "gourmetgram_model_ready 0.0" in metrics
+    assert "The model is not loaded" in requests.get(server.url + "/", timeout=10).text
 
 
 def test_the_labs_state_dict_artifact_is_never_ready(app_factory, bad_model_dir, version_file, test_version):
