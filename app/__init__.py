@@ -1,0 +1,1 @@
+"""The GourmetGram web app (Flask + gunicorn + onnxruntime); see app/app.py."""
