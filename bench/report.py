@@ -90,35 +90,38 @@ def tuning_md(tuning: dict) -> list[str]:
 
 
 def gateway_md(gateway: dict) -> list[str]:
-    out = ["## Gateway overhead (Traefik main entry vs the environment's own port)", ""]
+    out = [
+        "## Gateway overhead (POST /predict, " + gateway.get("model", "") + ")",
+        "",
+        "direct = the production gunicorn process; env entry = Traefik's production entry; "
+        "gateway = Traefik's main entry (90/10 production/canary).",
+        "",
+    ]
     rows = [
-        [path, r["concurrency"], r["rps"], r["p50_ms"], r["p99_ms"], r["errors"]]
-        for path in ("direct", "gateway")
+        [path, r["concurrency"], r["rps"], r["p50_ms"], r["p95_ms"], r["p99_ms"], r["errors"]]
+        for path in ("direct", "env entry", "gateway")
         for r in gateway.get(path, [])
     ]
-    out += _table(["path", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"], rows)
+    out += _table(["path", "concurrency", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"], rows)
     added = gateway.get("added_ms", {})
     if added:
         out += [
             "",
-            "Added by the gateway: "
-            + "; ".join(f"c={c}: p50 {v['p50']:+.1f} ms, p99 {v['p99']:+.1f} ms" for c, v in added.items()),
+            "Added by the gateway (gateway minus direct): "
+            + "; ".join(f"c={c}: p50 {v['p50']:+.2f} ms, p99 {v['p99']:+.2f} ms" for c, v in added.items()),
         ]
     return out
 
 
 def lifecycle_md(lifecycle: dict) -> list[str]:
-    out = ["## Lifecycle wall time", ""]
+    out = ["## Lifecycle wall time (CI-size model, synthetic data)", ""]
     for run_name, run in lifecycle.items():
         if not isinstance(run, dict):
             continue
-        if run.get("error"):
-            out += [f"- `{run_name}`: failed: {run['error']}"]
-            continue
-        steps = run.get("steps", {})
-        total = run.get("total_s")
-        out += [f"`{run_name}`: total {_fmt(total)} s", ""]
-        out += _table(["step", "seconds"], [[k, v] for k, v in steps.items()]) + [""]
+        out += [f"`{run_name}`: {_fmt(run.get('wall_s'))} s wall", ""]
+        out += _table(["step", "seconds"], [[k, v] for k, v in run.get("grouped", {}).items()])
+        raw = ", ".join(f"{k} {v:.1f}" for k, v in run.get("steps", {}).items())
+        out += ["", f"Every step (s): {raw}", ""]
     return out
 
 

@@ -1,0 +1,92 @@
+"""Lifecycle wall times and gateway overhead, on one real local platform in a scratch state dir.
+
+invoke demo            (fresh state: up, synthetic data, train, release to canary, promote to production)
+invoke local.train     (a second version on the running platform: train ... canary)
+gateway overhead       (POST /predict straight to the app process, via the environment's
+                        Traefik entry, and via Traefik's main entry with the 90/10 split)
+invoke local.down
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.load import run_wrk
+from bench.models import bench_jpeg
+from bench.platform_run import free_port_offset, run_invoke
+from bench.serving import warm_up
+from gourmetgram import names
+
+GATEWAY_CONCURRENCY = (1, 4, 16)
+# Lifecycle steps as the issue names them -> the Lifecycle's own step names.
+STEP_GROUPS = {
+    "train + gate + register": ("train",),
+    "build": ("alias development", "build", "alias staging"),
+    "deploy staging": ("deploy staging",),
+    "test staging": ("test staging", "approve"),
+    "promote to canary": ("promote staging->canary", "deploy canary", "alias canary"),
+    "promote to production": ("promote canary->production", "deploy production", "alias production"),
+}
+
+
+def group_steps(steps: dict[str, float]) -> dict[str, float]:
+    grouped = {}
+    for group, members in STEP_GROUPS.items():
+        found = [steps[m] for m in members if m in steps]
+        if found:
+            grouped[group] = round(sum(found), 2)
+    return grouped
+
+
+def run_platform(work: Path, parts: list[str], duration_s: float, max_requests: int, say: Callable) -> dict[str, dict]:
+    from gourmetgram.local.platform import LocalPlatform
+
+    state = work / "platform-state"
+    if state.exists():
+        raise RuntimeError(f"{state} exists: the lifecycle is measured from a fresh state dir")
+    offset = free_port_offset()
+    out: dict[str, dict] = {}
+    try:
+        demo = run_invoke(["demo", f"--port-offset={offset}"], state, work / "invoke-demo.log", say)
+        demo["grouped"] = group_steps(demo["steps"])
+        say(f"  invoke demo: {demo['wall_s']} s wall; " + json.dumps(demo["grouped"]))
+        train = run_invoke(["local.train"], state, work / "invoke-local-train.log", say)
+        train["grouped"] = group_steps(train["steps"])
+        say(f"  invoke local.train: {train['wall_s']} s wall; " + json.dumps(train["grouped"]))
+        out["lifecycle"] = {"invoke demo (fresh state)": demo, "invoke local.train (second version)": train}
+        if "gateway" in parts:
+            out["gateway"] = measure_gateway(LocalPlatform(state), work, duration_s, max_requests, say)
+    finally:
+        try:
+            run_invoke(["local.down"], state, work / "invoke-local-down.log", say, timeout_s=180)
+        except Exception as exc:  # never leave processes behind silently
+            say(f"  local.down failed: {exc}")
+    return out
+
+
+def measure_gateway(platform, work: Path, duration_s: float, max_requests: int, say: Callable) -> dict:
+    image = bench_jpeg(work / "food.jpg")
+    current = platform.state.deployments().current
+    prod = current[names.PRODUCTION]
+    host = platform.settings.host
+    paths = {
+        "direct": f"http://{host}:{prod.port}",  # the production gunicorn process itself
+        "env entry": platform.url(names.PRODUCTION),  # Traefik's production entry (port 8080 by default)
+        "gateway": platform.gateway_url,  # Traefik's main entry: 90/10 production/canary
+    }
+    result: dict = {"model": f"{prod.tag} (CI-size model)", "urls": paths}
+    for name, url in paths.items():
+        say(f"  {name}: {url}/predict")
+        warm_up(url, image)
+        result[name] = []
+        for c in GATEWAY_CONCURRENCY:
+            r = run_wrk(f"{url}/predict", image, c, duration_s=duration_s, max_requests=max_requests)
+            say(f"    c={c:<3} {r.rps:8.1f} req/s  p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:6.2f} ms  errors {r.errors}")
+            result[name].append(r.as_dict())
+    result["added_ms"] = {
+        str(d["concurrency"]): {"p50": round(g["p50_ms"] - d["p50_ms"], 2), "p99": round(g["p99_ms"] - d["p99_ms"], 2)}
+        for d, g in zip(result["direct"], result["gateway"], strict=True)
+    }
+    return result
