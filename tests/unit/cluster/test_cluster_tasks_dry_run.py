@@ -1,0 +1,151 @@
+"""Every cluster task with --dry-run on this machine, with the example settings.
+
+The printed lines must be exactly the command builders' lines, nothing may
+run, and `invoke --list` must show the lab's tasks.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from invoke import Context, Exit
+
+from gourmetgram.cluster import commands as cmd
+from gourmetgram.cluster import runner as runner_mod
+from gourmetgram.cluster.settings import REPO_ROOT, load_settings
+from gourmetgram.tasks import cluster as tasks
+
+LAB_TASKS = [
+    "lease", "provision", "hello", "k8s", "argocd.add", "workflows.build-init", "workflows.build-training-init",
+    "workflows.apply", "train", "promote", "status", "tunnel", "destroy",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def nothing_runs(monkeypatch, example_process_env):
+    """A dry-run must never start a process."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError(f"dry-run started a process: {args}")
+
+    monkeypatch.setattr(runner_mod, "subprocess", types.SimpleNamespace(run=forbidden, PIPE=subprocess.PIPE))
+
+
+def would_run(capsys) -> list[str]:
+    out = capsys.readouterr().out
+    return [line.removeprefix("would run: ") for line in out.splitlines() if line.startswith("would run: ")]
+
+
+def rendered(steps) -> list[str]:
+    return [s.render().split("\n")[0] for s in steps]
+
+
+def test_provision(capsys):
+    tasks.provision(Context(), dry_run=True, replace="node2")
+    s = load_settings()
+    assert would_run(capsys) == rendered(cmd.provision_steps(s, replace="node2"))
+
+
+def test_lease(capsys):
+    tasks.lease(Context(), dry_run=True)
+    lines = would_run(capsys)
+    assert len(lines) == 3
+    assert lines[0] == cmd.flavor_id_step(load_settings()).render()
+    assert "openstack reservation lease create lease_mlops_abc123 --start-date" in lines[1]
+    assert "flavor_id=<flavor id of m1.large>,amount=3" in lines[1]
+    assert lines[2] == cmd.lease_show_step(load_settings()).render()
+
+
+def test_hello_and_workflow_playbooks(capsys):
+    s = load_settings()
+    tasks.hello(Context(), dry_run=True)
+    tasks.workflows_build_init(Context(), dry_run=True)
+    tasks.workflows_build_training_init(Context(), dry_run=True, branch="mlops-bad")
+    tasks.workflows_apply(Context(), dry_run=True)
+    assert would_run(capsys) == rendered(
+        cmd.hello_steps()
+        + cmd.build_init_steps(s)
+        + cmd.build_training_init_steps(s, "mlops-bad")
+        + cmd.templates_apply_steps(s)
+    )
+
+
+@pytest.mark.parametrize("env", ["platform", "staging", "canary", "production"])
+def test_argocd_add(capsys, env):
+    tasks.argocd_add(Context(), env=env, dry_run=True)
+    assert would_run(capsys) == rendered(cmd.argocd_add_steps(load_settings(), env))
+
+
+def test_k8s_all_stages_and_resume(capsys):
+    tasks.k8s(Context(), dry_run=True)
+    everything = [step for _, steps in cmd.k8s_stages() for step in steps]
+    assert would_run(capsys) == rendered(everything)
+    tasks.k8s(Context(), dry_run=True, from_stage="post_k8s")
+    assert would_run(capsys) == rendered(cmd.k8s_stages()[-1][1])
+    with pytest.raises(Exit, match="unknown stage 'kubeadm'"):
+        tasks.k8s(Context(), dry_run=True, from_stage="kubeadm")
+
+
+def test_train_promote_status_tunnel(capsys):
+    s = load_settings()
+    ip = s.floating_ip
+    tasks.train(Context(), dry_run=True, branch="mlops", bad=True)
+    tasks.promote(Context(), version="4", dry_run=True)
+    tasks.status(Context(), dry_run=True)
+    tasks.tunnel(Context(), service="workflows", dry_run=True)
+    expected = (
+        cmd.train_steps(s, ip, "mlops", True)
+        + cmd.promote_steps(s, ip, "canary", "production", "4")
+        + [step for _, step in cmd.deployed_image_steps(s, ip)]
+        + cmd.mlflow_steps(ip)
+        + [cmd.tunnel_step(s, ip, "workflows")]
+    )
+    assert would_run(capsys) == rendered(expected)
+
+
+def test_floating_ip_comes_from_terraform_when_unset(capsys, monkeypatch):
+    monkeypatch.setenv("GG_FLOATING_IP", "")
+    tasks.status(Context(), dry_run=True)
+    lines = would_run(capsys)
+    assert lines[0] == cmd.terraform_output_step().render()
+    assert "cc@<floating_ip_out>" in lines[1]
+
+
+def test_destroy(capsys):
+    tasks.destroy(Context(), dry_run=True)
+    assert would_run(capsys) == rendered(cmd.destroy_steps(load_settings()))
+
+
+def test_bad_settings_stop_with_a_clear_message(monkeypatch):
+    monkeypatch.setenv("GG_RESERVATION", "not-a-uuid")
+    with pytest.raises(Exit, match="settings: bad GG_RESERVATION"):
+        tasks.provision(Context(), dry_run=True)
+    monkeypatch.setenv("GG_SUFFIX", "")
+    with pytest.raises(Exit, match="settings: missing setting GG_SUFFIX"):
+        tasks.destroy(Context(), dry_run=True)
+
+
+def test_bad_promotion_stops_with_a_clear_message():
+    with pytest.raises(Exit, match="cannot promote staging -> production"):
+        tasks.promote(Context(), version="3", from_="staging", to="production", dry_run=True)
+
+
+def test_invoke_cli_lists_the_lab_tasks_and_dry_runs(example_env):
+    invoke = str(Path(sys.executable).parent / "invoke")
+    listed = subprocess.run([invoke, "--list"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    shown = {line.split()[0] for line in listed.splitlines()[1:] if line.strip()}
+    assert set(LAB_TASKS) <= shown
+    out = subprocess.run(
+        [invoke, "promote", "--from", "canary", "--to", "production", "--version", "5", "--dry-run"],
+        cwd=REPO_ROOT,
+        env={**example_env, "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "would run: ssh -i " in out and '"name": "promote-model"' in out and '"value": "5"' in out
