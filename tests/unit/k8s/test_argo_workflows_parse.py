@@ -147,3 +147,29 @@ def test_each_image_has_one_pin_across_workflows_and_argocd_matches_the_cluster(
     assert {repo: tags for repo, tags in pins.items() if len(tags) > 1} == {}
     versions = yaml.safe_load((values.REPO_ROOT / "ansible" / "vars" / "versions.yml").read_text())
     assert pins["quay.io/argoproj/argocd"] == {versions["argocd_version"]}
+
+
+def _lifecycle_calls():
+    """(file, template, argv) of every step that runs `python -m gourmetgram.lifecycle`, placeholders filled in."""
+    samples = {"model-version": "3", "timeout": "180", "target-environment": "canary"}
+
+    def fill(arg: str) -> str:
+        return re.sub(r"\{\{[^}]*?([\w-]+)\}\}", lambda m: samples.get(m.group(1), m.group(1)), str(arg))
+
+    for name in EXPECTED:
+        for template in _load(name)["spec"].get("templates", []):
+            container = template.get("container") or {}
+            if container.get("command") == ["python", "-m", "gourmetgram.lifecycle"]:
+                yield name, template["name"], [fill(a) for a in container["args"]]
+
+
+def test_lifecycle_steps_match_the_cli():
+    from gourmetgram.lifecycle.__main__ import build_parser
+
+    calls = list(_lifecycle_calls())
+    assert {argv[0] for _, _, argv in calls} == {"set-alias", "fetch-model", "test-staging"}
+    for name, template, argv in calls:
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"{name} {template}: the lifecycle CLI rejects {argv}")
