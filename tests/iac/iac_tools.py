@@ -77,7 +77,10 @@ def is_playbook(path: Path) -> bool:
         len(docs) == 1
         and isinstance(docs[0], list)
         and bool(docs[0])
-        and all(isinstance(p, dict) and ("hosts" in p or "import_playbook" in p) for p in docs[0])
+        and all(
+            isinstance(p, dict) and ({"hosts", "import_playbook", "ansible.builtin.import_playbook"} & set(p))
+            for p in docs[0]
+        )
     )
 
 
