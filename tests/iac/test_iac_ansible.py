@@ -63,11 +63,15 @@ def test_syntax_check_ran_on_all_playbooks(syntax_failures):
     assert len(PLAYBOOKS) >= len(REFERENCE)
 
 
+def _line(location: dict):
+    lines = location.get("lines") or {}
+    return lines.get("begin") or (location.get("positions") or {}).get("begin", {}).get("line", "?")
+
+
 def _lint_findings(report: list[dict], path: Path) -> list[str]:
     relp = t.rel(path)
     return [
-        f"{f['location']['path']}:{f['location'].get('lines', {}).get('begin', '?')}: {f['check_name']}: "
-        f"{f.get('description', '')}"
+        f"{f['location']['path']}:{_line(f['location'])}: {f['check_name']}: {f.get('description', '')}"
         for f in report
         if f["location"]["path"] == relp
     ]

@@ -169,6 +169,15 @@ def test_playbook_syntax_error_is_caught(tmp_path):
     assert list(failures) == [str(bad)] and "taskz" in failures[str(bad)]
 
 
+def test_ansible_lint_catches_a_short_module_name(tmp_path):
+    bad = tmp_path / "bad.yml"
+    text = (t.REPO / "ansible" / "general" / "hello_host.yml").read_text()
+    assert "ansible.builtin." in text
+    bad.write_text(text.replace("ansible.builtin.", "", 1))
+    report = t.ansible_lint([bad])
+    assert any(f["check_name"].startswith("fqcn") for f in report), report
+
+
 # ---- yaml, docker, secrets
 
 
