@@ -56,3 +56,15 @@ def test_templates_applied_by_ansible_exist():
     six = {"build-container-image.yaml", "deploy-container-image.yaml", "promote-model.yaml",
            "train-model.yaml", "test-staging.yaml", "cron-train.yaml"}  # fmt: skip
     assert six <= mentioned, f"{t.rel(playbook)} does not apply {sorted(six - mentioned)}"
+
+
+@pytest.mark.parametrize("name", ["workflow_build_init.yml", "workflow_build_training_init.yml"])
+def test_one_off_build_workflows_run_by_ansible_exist(name):
+    playbook = t.REPO / "ansible" / "argocd" / name
+    files = {v for _, key, v in t.walk(t.load_yaml_docs(playbook)) if key == "gg_workflow_file"}
+    files |= set(re.findall(r"workflows/([\w.-]+\.ya?ml)", playbook.read_text()))
+    assert files, f"{t.rel(playbook)} names no workflow file"
+    for f in files:
+        doc = t.load_yaml_docs(t.REPO / "workflows" / f)[0]
+        # kubectl create of a one-off run: a Workflow (generateName), not a template.
+        assert doc["kind"] == "Workflow", f"workflows/{f} is a {doc['kind']}, the play creates a Workflow"
