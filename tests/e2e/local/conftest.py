@@ -1,4 +1,4 @@
-"""One real local platform per test module, on free loopback ports, in its own state dir."""
+"""Real local platforms on free loopback ports, each in its own state dir, one per test module."""
 
 from __future__ import annotations
 
@@ -24,15 +24,8 @@ class Recorder(list):
         print(line)
         self.append(line)
 
-    def text(self) -> str:
-        return "\n".join(self)
 
-
-def free_ports() -> Ports:
-    return Ports(*(free_port() for _ in range(6)))
-
-
-def make_state_dir() -> Path:
+def _make_state_dir() -> Path:
     # World-traversable (0755): the Postgres option runs its server as user postgres.
     path = Path(tempfile.mkdtemp(prefix="gg-local-e2e-"))
     path.chmod(0o755)
@@ -40,14 +33,25 @@ def make_state_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
-def platform():
-    root = make_state_dir()
-    p = LocalPlatform(root, say=Recorder())
-    runner.up(p, ports=free_ports())
-    try:
-        yield p
-    finally:
+def platform_factory():
+    """make(backend=None, artifacts=None) -> a started LocalPlatform; all are stopped and removed at the end."""
+    made: list[LocalPlatform] = []
+
+    def make(backend: str | None = None, artifacts: str | None = None) -> LocalPlatform:
+        p = LocalPlatform(_make_state_dir(), say=Recorder())
+        made.append(p)
+        ports = Ports(*(free_port() for _ in range(6)))
+        runner.up(p, ports=ports, backend=backend, artifacts=artifacts)
+        return p
+
+    yield make
+    for p in made:
         try:
             runner.down(p)
         finally:
-            shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(p.state.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def platform(platform_factory):
+    return platform_factory()

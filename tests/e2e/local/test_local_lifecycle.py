@@ -239,6 +239,32 @@ def test_second_lifecycle_command_gets_the_lock_message(platform):
     assert "Traceback" not in out.stderr
 
 
+def _cli(platform, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MLFLOW_TRACKING_URI=platform.mlflow_url)
+    cmd = [sys.executable, "-m", "gourmetgram.lifecycle", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=values.REPO_ROOT, timeout=180)
+
+
+def test_lifecycle_cli_the_argo_steps_use(platform, tmp_path):
+    good, bad = VERSIONS["good"], VERSIONS["bad"]
+    assert _cli(platform, "check-approved", "--version", str(good)).returncode == 0
+    refused = _cli(platform, "check-approved", "--version", str(bad))
+    assert refused.returncode == 1 and "not staging-approved" in refused.stderr
+    fetched = _cli(platform, "fetch-model", "--version", str(good), "--out", str(tmp_path))
+    assert fetched.returncode == 0, fetched.stderr
+    assert (tmp_path / "versions.txt").read_text().strip() == names.version_string(good)
+    assert {"model.onnx", "model.json"} <= {p.name for p in (tmp_path / "model").iterdir()}
+    staging = platform.url(names.STAGING)
+    current = platform.deployed_version(names.STAGING)
+    passed = _cli(platform, "test-staging", "--url", staging, "--version", str(current), "--no-approve")
+    assert passed.returncode == 0, passed.stderr
+    failed = _cli(platform, "test-staging", "--url", staging, "--version", str(bad), "--timeout", "2")
+    assert failed.returncode == 1 and f"did not report {names.version_string(bad)}" in failed.stderr
+    assert _aliases(platform)[names.ALIAS_STAGING_APPROVED] != bad
+    usage = _cli(platform, "set-alias", "--alias", "prod", "--version", "1")
+    assert usage.returncode == 2 and "invalid choice" in usage.stderr
+
+
 def test_down_then_up_restores_what_was_deployed(platform):
     before = _serving(platform)
     aliases = _aliases(platform)
