@@ -34,8 +34,14 @@ def resize_size_for(input_size: int) -> int:
     return round(input_size * FULL_RESIZE_SIZE / FULL_INPUT_SIZE)
 
 
-def load_image(source: bytes | str | Path) -> Image.Image:
-    """Decode an image fully into RGB, or raise ImageError with a clear reason."""
+def load_image(source: bytes | str | Path, draft_size: int | None = None) -> Image.Image:
+    """Decode an image fully into RGB, or raise ImageError with a clear reason.
+
+    draft_size: let a JPEG decode at a reduced scale (1/2, 1/4, 1/8, in the DCT)
+    while both sides stay >= draft_size. A 12 MP phone photo then decodes about
+    10x faster in a fraction of the memory; the pixels after resize differ only
+    slightly. The app passes its resize size; None decodes at full size.
+    """
     try:
         if isinstance(source, bytes | bytearray):
             if not source:
@@ -48,6 +54,8 @@ def load_image(source: bytes | str | Path) -> Image.Image:
             w, h = img.size
             if w * h > MAX_PIXELS:
                 raise ImageTooLargeError(f"image too large: {w}x{h} pixels (limit {MAX_PIXELS})")
+            if draft_size and img.format == "JPEG":
+                img.draft(None, (draft_size, draft_size))
             img.load()
             img = ImageOps.exif_transpose(img) or img
             return img.convert("RGB")
