@@ -137,7 +137,7 @@ class Classifier:
 
     def predict_bytes(self, data: bytes) -> Prediction:
         """Decode, preprocess and classify one uploaded image; ImageError for bad input."""
-        return self.predict_image(preprocess.load_image(data))
+        return self.predict_image(preprocess.load_image(data, draft_size=self.resize_size))
 
     def predict_image(self, img) -> Prediction:
         x = preprocess.preprocess(img, self.input_size, self.resize_size, self.mean, self.std)[np.newaxis]

@@ -104,3 +104,35 @@ def test_softmax_is_stable_for_large_logits():
     p = inference.softmax(np.array([1000.0, 1001.0, 999.0]))
     assert np.isfinite(p).all() and p.sum() == pytest.approx(1.0)
     assert p.argmax() == 1
+
+
+def _photo_jpeg(size=(2400, 1800)) -> bytes:
+    # Smooth content, like a photo (noise would make any downscale look different).
+    small = Image.fromarray(np.random.default_rng(3).integers(0, 255, (30, 40, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    small.resize(size, Image.BICUBIC).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_big_jpegs_decode_at_a_reduced_scale_that_still_covers_the_crop():
+    data = _photo_jpeg()
+    full = preprocess.load_image(data)
+    drafted = preprocess.load_image(data, draft_size=256)
+    assert full.size == (2400, 1800)
+    assert min(drafted.size) >= 256 and drafted.size[0] < full.size[0]
+    diff = np.abs(preprocess.preprocess(full) - preprocess.preprocess(drafted))
+    assert diff.mean() < 0.05  # normalised units: a fraction of one percent of the pixel range
+
+
+def test_the_classifier_uses_the_reduced_decode_for_uploads(tiny_model_dir, monkeypatch):
+    clf = inference.Classifier(tiny_model_dir)
+    seen = []
+    real = preprocess.load_image
+
+    def spy(source, draft_size=None):
+        seen.append(draft_size)
+        return real(source, draft_size=draft_size)
+
+    monkeypatch.setattr(preprocess, "load_image", spy)
+    assert clf.predict_bytes(_photo_jpeg((640, 480))).class_name in names.CLASSES
+    assert seen == [clf.resize_size]
