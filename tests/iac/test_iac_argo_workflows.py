@@ -68,3 +68,19 @@ def test_one_off_build_workflows_run_by_ansible_exist(name):
         doc = t.load_yaml_docs(t.REPO / "workflows" / f)[0]
         # kubectl create of a one-off run: a Workflow (generateName), not a template.
         assert doc["kind"] == "Workflow", f"workflows/{f} is a {doc['kind']}, the play creates a Workflow"
+
+
+def built_dockerfiles() -> set[str]:
+    """Repository paths of the Dockerfiles the workflows build (the repo is cloned to /work/repo)."""
+    found = set()
+    for path in WORKFLOWS:
+        for m in re.finditer(r"--local[= ]dockerfile=/work/repo/?([\w./-]*)", path.read_text()):
+            found.add(f"{m.group(1).strip('/')}/Dockerfile".lstrip("/"))
+    return found
+
+
+def test_workflows_build_dockerfiles_that_exist():
+    built = built_dockerfiles()
+    assert built, "no BuildKit build found in workflows/"
+    missing = sorted(f for f in built if not (t.REPO / f).exists())
+    assert not missing, f"workflows build from {missing}, which are not in the repository"
