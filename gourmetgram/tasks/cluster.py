@@ -180,7 +180,7 @@ def k8s(c, dry_run=False, from_stage=None):
 
 @task(help={"dry_run": DRY_RUN_HELP, "env": "platform | staging | canary | production"})
 def argocd_add(c, env, dry_run=False):
-    """[5] Register an Argo CD application (platform first, then staging, canary, production)."""
+    """[5, 8] Register an Argo CD application (platform first, then staging, canary, production)."""
     settings = _settings("repo_url", "repo_revision")
     _run_all(Runner(dry_run), _guard(cmd.argocd_add_steps, settings, env))
 
@@ -201,7 +201,7 @@ def workflows_build_training_init(c, dry_run=False, branch=names.DEFAULT_BRANCH)
 
 @task(help={"dry_run": DRY_RUN_HELP})
 def workflows_apply(c, dry_run=False):
-    """[8] Apply the WorkflowTemplates (build, deploy, promote, train, test-staging) and cron-train."""
+    """[9] Apply the WorkflowTemplates (build, deploy, promote, train, test-staging) and cron-train."""
     _run_all(Runner(dry_run), cmd.templates_apply_steps(_settings()))
 
 
@@ -220,7 +220,7 @@ def _submit(runner: Runner, steps, next_hint: str) -> None:
     }
 )
 def train(c, dry_run=False, branch=names.DEFAULT_BRANCH, bad=False):
-    """[9] Submit the train-model workflow (train, model tests gate, register, build, staging, canary)."""
+    """[10] Submit the train-model workflow (train, model tests gate, register, build, staging, canary)."""
     settings = _settings()
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
@@ -238,7 +238,7 @@ def train(c, dry_run=False, branch=names.DEFAULT_BRANCH, bad=False):
     },
 )
 def promote(c, version, dry_run=False, from_=names.CANARY, to=names.PRODUCTION):
-    """[10] Submit promote-model: copy <from>-1.0.N to <to>-1.0.N, deploy it, set the alias."""
+    """[11] Submit promote-model: copy <from>-1.0.N to <to>-1.0.N, deploy it, set the alias."""
     settings = _settings()
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
@@ -248,7 +248,7 @@ def promote(c, version, dry_run=False, from_=names.CANARY, to=names.PRODUCTION):
 
 @task(help={"dry_run": DRY_RUN_HELP})
 def status(c, dry_run=False):
-    """[11] Model versions and aliases in MLflow, and the image tag each environment runs."""
+    """[12] Model versions and aliases in MLflow, and the image tag each environment runs."""
     settings = _settings()
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
@@ -287,7 +287,7 @@ def _summarise_registry(model_json: str, versions_json: str) -> str:
 
 @task(help={"dry_run": DRY_RUN_HELP, "service": "dashboard | argocd | workflows"})
 def tunnel(c, service, dry_run=False):
-    """[12] ssh -L port forward + kubectl port-forward to a dashboard (runs until Ctrl-C)."""
+    """[4b] ssh -L port forward + kubectl port-forward to a dashboard (runs until Ctrl-C)."""
     settings = _settings()
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
