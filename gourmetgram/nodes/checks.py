@@ -9,7 +9,9 @@ names the node and what is wrong. The Kubernetes checks need a cluster.
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 
 from gourmetgram import names
 
@@ -47,10 +49,11 @@ def user_in_docker_group(host, user: str = "cc") -> None:
 
 
 def ipv6_disabled(host, interface: str) -> None:
-    key = f"net.ipv6.conf.{interface}.disable_ipv6"
-    value = host.run(f"sysctl -n {key}")
-    assert value.rc == 0, f"{_name(host)}: cannot read {key}: {value.stderr.strip()}"
-    assert value.stdout.strip() == "1", f"{_name(host)}: {key} = {value.stdout.strip()}, expected 1"
+    # /proc rather than sysctl(8): /usr/sbin is not on a normal user's PATH.
+    path = f"/proc/sys/net/ipv6/conf/{interface}/disable_ipv6"
+    value = host.run(f"cat {path}")
+    assert value.rc == 0, f"{_name(host)}: no {path} (is {interface} the right interface?)"
+    assert value.stdout.strip() == "1", f"{_name(host)}: {path} = {value.stdout.strip()}, expected 1"
 
 
 def sshd_running(host) -> None:
@@ -124,3 +127,13 @@ def argocd_apps_healthy(host) -> None:
         if health != "Healthy" or sync != "Synced":
             bad[a["metadata"]["name"]] = (health, sync)
     assert not bad, f"Argo CD apps not Healthy+Synced: {bad}"
+
+
+def testinfra_hosts(ansible_dir: Path, names: list[str] | tuple[str, ...]) -> dict:
+    """testinfra hosts that connect exactly as Ansible does (the generated ansible.cfg
+    + inventory: node2/node3 through the jump host)."""
+    import testinfra
+
+    os.environ["ANSIBLE_CONFIG"] = str(ansible_dir / "ansible.cfg")
+    inventory = ansible_dir / "inventory.yml"
+    return {name: testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}") for name in names}

@@ -197,13 +197,17 @@ class LabNodes:
         # The SAME code path `invoke provision` uses for a real floating IP.
         from gourmetgram.cluster.inventory import write_ansible_files
 
-        write_ansible_files(
-            rec.floating_ip,
-            rec.nodes,
-            Path(rec.ansible_dir),
-            ssh_private_key=rec.ssh_key,
-            extra_ssh_args="-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no",
-        )
+        ansible_dir = Path(rec.ansible_dir)
+        write_ansible_files(rec.floating_ip, rec.nodes, ansible_dir, ssh_key=rec.ssh_key)
+        # Per-node interface names (Ansible reads host_vars/ beside the inventory);
+        # playbooks.NODE_EXTRA_VARS maps the playbooks' interface variables onto them.
+        host_vars = ansible_dir / "host_vars"
+        host_vars.mkdir(exist_ok=True)
+        for name in rec.nodes:
+            (host_vars / f"{name}.yml").write_text(
+                f"gg_node_public_interface: {public_interface(rec, name)}\n"
+                f"gg_node_private_interface: {rec.interfaces[name]['private']}\n"
+            )
 
     def _wait_reachable(self, rec: NodesRecord, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -272,6 +276,12 @@ class LabNodes:
         shutil.rmtree(self.state_dir, ignore_errors=True)
         if rec is not None:
             self.log(f"lab nodes: removed run {rec.run_id} (containers, networks, storage, {self.state_dir})")
+
+
+def public_interface(rec: NodesRecord, name: str) -> str:
+    """The node's "Internet-facing" interface: node1's public side; node2/3 have only the private one."""
+    ifaces = rec.interfaces[name]
+    return ifaces.get("public", ifaces["private"])
 
 
 def _free_public_subnet() -> ipaddress.IPv4Network:

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+ANSIBLE_DIR = Path(__file__).resolve().parents[2] / "ansible"
+# The lab's node-level playbooks, in lab order; tag `node` selects the parts
+# of post_k8s that need no Kubernetes (cc in group docker, the IPv6 sysctl).
+NODE_PLAYBOOKS = (
+    "general/hello_host.yml",
+    "pre_k8s/pre_k8s_configure.yml",
+    "post_k8s/post_k8s_configure.yml",
+)
+NODE_TAGS = "node"
+# The playbooks name interfaces by variable (ens3/ens4 on Chameleon); the lab
+# nodes' names differ per node, so they come from host_vars written by lab.py.
+NODE_EXTRA_VARS = {
+    "gg_public_interface": "{{ gg_node_public_interface }}",
+    "gg_private_interface": "{{ gg_node_private_interface }}",
+}
 
 _RECAP_LINE = re.compile(r"^(?P<host>\S+)\s*:\s*(?P<counts>(?:\w+=\d+\s*)+)$")
 
@@ -74,8 +91,8 @@ def run_playbook(
     """ansible-playbook with the generated ansible.cfg + inventory in `ansible_dir`."""
     argv = ["ansible-playbook"]
     argv += ["-i", str(ansible_dir / "inventory.yml"), str(playbook)]
-    for k, v in (extra_vars or {}).items():
-        argv += ["-e", f"{k}={v}"]
+    if extra_vars:
+        argv += ["-e", json.dumps(extra_vars)]
     if tags:
         argv += ["--tags", tags]
     env = dict(os.environ, ANSIBLE_CONFIG=str(ansible_dir / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
@@ -89,3 +106,15 @@ def run_playbook(
     except ValueError:
         recap = {}
     return PlaybookRun(str(playbook), proc.returncode, output, recap)
+
+
+def apply_node_playbooks(ansible_dir: Path, log=print) -> list[PlaybookRun]:
+    """Run every node-level playbook once; stops at the first failure (RuntimeError with its output)."""
+    runs = []
+    for name in NODE_PLAYBOOKS:
+        run = run_playbook(ansible_dir, ANSIBLE_DIR / name, NODE_EXTRA_VARS, tags=NODE_TAGS)
+        if not run.ok:
+            raise RuntimeError(f"ansible-playbook {name} failed (rc {run.returncode}):\n{run.output[-4000:]}")
+        log(f"playbook {name}: ok, changed={run.changed} on {len(run.recap)} hosts")
+        runs.append(run)
+    return runs

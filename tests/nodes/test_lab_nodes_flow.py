@@ -1,0 +1,109 @@
+"""Three real systemd nodes: reachable only through node1, configured by the real
+playbooks (twice: the second pass changes nothing), verified by testinfra, and
+removed without a trace. Tests run in file order; the last one tears down."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gourmetgram.nodes import checks, playbooks
+from gourmetgram.nodes.lab import NODES, LabNodes, public_interface
+
+NODE_NAMES = tuple(NODES)
+
+
+def test_nodes_are_separate_systemd_machines(lab, record):
+    seen = {"machine-id": set(), "host key": set()}
+    for name, container in record.containers.items():
+        # podman exec, not SSH: this looks at the containers themselves.
+        def sh(cmd: str, container=container) -> str:
+            return lab.podman.run("exec", container, "sh", "-c", cmd).stdout.strip()
+
+        assert sh("hostname") == name
+        assert sh("cat /proc/1/comm") == "systemd"
+        assert sh("systemctl is-system-running || true") in ("running", "degraded")
+        seen["machine-id"].add(sh("cat /etc/machine-id"))
+        seen["host key"].add(sh("ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub"))
+        assert sh("sudo -n -u cc sudo -n true && echo ok") == "ok"  # cc: passwordless sudo
+    for what, values in seen.items():
+        assert len(values) == len(NODES) and "" not in values, f"{what} not unique per node: {values}"
+
+
+def test_node2_and_node3_only_through_node1(record):
+    ansible_dir = Path(record.ansible_dir)
+    inventory = yaml.safe_load((ansible_dir / "inventory.yml").read_text())["all"]
+    assert {h: v["ansible_host"] for h, v in inventory["hosts"].items()} == NODES
+    assert f"cc@{record.floating_ip}" in inventory["vars"]["ansible_ssh_common_args"]
+    # The host owns an address on node1's public bridge, none on the private network,
+    # so it has no route of its own into 192.168.1.0/24 (decided by routes, no packets sent).
+    out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True, check=True).stdout
+    host_addrs = [ipaddress.ip_address(a["local"]) for link in json.loads(out) for a in link["addr_info"]]
+    assert any(a in ipaddress.ip_network(record.public_subnet) for a in host_addrs)
+    assert not any(a in ipaddress.ip_network(record.private_subnet) for a in host_addrs)
+    for ip in NODES.values():
+        route = json.loads(subprocess.run(["ip", "-j", "route", "get", ip], capture_output=True, text=True).stdout)
+        assert route[0]["dev"] not in record.bridges.values(), f"host routes to {ip} over a lab bridge: {route}"
+
+
+@pytest.mark.parametrize("index", range(len(playbooks.NODE_PLAYBOOKS)), ids=playbooks.NODE_PLAYBOOKS)
+def test_playbook_applies_then_changes_nothing(playbook_passes, index):
+    first, second = playbook_passes[0][index], playbook_passes[1][index]
+    assert first.ok, first.output[-3000:]
+    assert set(first.recap) == set(NODES)
+    assert second.ok, second.output[-3000:]
+    changed = {h: r.changed for h, r in second.recap.items() if r.changed}
+    assert not changed, f"second run of {second.playbook} changed something: {changed}\n{second.output[-3000:]}"
+
+
+def test_first_pass_did_configure_the_nodes(playbook_passes):
+    # Guards the changed=0 test against a run where nothing ever applied.
+    assert sum(run.changed for run in playbook_passes[0]) > 0
+
+
+@pytest.mark.parametrize("check", checks.NODE_CHECKS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("node", NODE_NAMES)
+def test_node_check(hosts, node, check):
+    check(hosts[node])
+
+
+@pytest.mark.parametrize("node", NODE_NAMES)
+def test_ipv6_disabled_on_the_public_interface(hosts, record, node):
+    checks.ipv6_disabled(hosts[node], public_interface(record, node))
+
+
+def test_planted_failure_unmasked_firewalld_is_caught(hosts):
+    host = hosts["node2"]
+    checks.firewalld_stopped_and_masked(host)
+    host.run_expect([0], "sudo systemctl unmask firewalld")
+    try:
+        with pytest.raises(AssertionError, match="firewalld is .* expected masked"):
+            checks.firewalld_stopped_and_masked(host)
+    finally:
+        host.run_expect([0], "sudo systemctl mask firewalld")
+    checks.firewalld_stopped_and_masked(host)
+
+
+def test_failed_up_tears_down_what_it_created(lab, machine_snapshot):
+    # A second, independent run that cannot finish (no time to wait for sshd).
+    before = machine_snapshot()
+    other = LabNodes(Path(tempfile.mkdtemp(prefix="ggn-fail-", dir="/var/tmp")), log=lambda *_: None)
+    with pytest.raises(TimeoutError):
+        other.up(timeout=0)
+    assert not other.state_dir.exists()
+    assert machine_snapshot() == before
+
+
+def test_down_leaves_no_trace(lab, before_up, machine_snapshot):
+    # Runs last: tears the session's nodes down and compares with the machine before `up`.
+    lab.down()
+    assert not lab.state_dir.exists()
+    after = machine_snapshot()
+    for what in before_up:
+        assert after[what] == before_up[what], f"{what} differ after down: {after[what] ^ before_up[what]}"
