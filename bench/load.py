@@ -32,6 +32,9 @@ class LoadResult:
     p99_ms: float
     mean_ms: float
     max_ms: float
+    # Server CPU time per request (user + system, all processes and threads): unlike req/s it
+    # hardly depends on what else runs on the machine. None where not measured.
+    cpu_ms_per_request: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)

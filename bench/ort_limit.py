@@ -44,6 +44,7 @@ def run_ort_limit(
     lock = threading.Lock()
     issued = 0
     start = time.perf_counter()
+    cpu0 = time.process_time()  # all threads of this process: the onnxruntime pool included
     deadline = start + duration_s
 
     def worker() -> None:
@@ -65,6 +66,7 @@ def run_ort_limit(
     for t in threads:
         t.join(timeout=duration_s + 60)
     elapsed = time.perf_counter() - start
+    cpu_ms = (time.process_time() - cpu0) * 1000
     ms = np.asarray(latencies) * 1000
     return LoadResult(
         concurrency=concurrency,
@@ -77,4 +79,5 @@ def run_ort_limit(
         p99_ms=round(float(np.percentile(ms, 99)), 2),
         mean_ms=round(float(ms.mean()), 2),
         max_ms=round(float(ms.max()), 2),
+        cpu_ms_per_request=round(cpu_ms / len(latencies), 2),
     )

@@ -39,6 +39,29 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its threads (from /proc/<pid>/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its live descendants (gunicorn master + workers)."""
+    total, stack = 0.0, [pid]
+    while stack:
+        p = stack.pop()
+        total += cpu_seconds(p)
+        stack.extend(children(p))
+    return total
+
+
 class Server:
     """A server process in its own process group, logging to a file, stopped on exit."""
 
@@ -88,6 +111,9 @@ class Server:
             self.proc.wait(timeout=10)
         except ProcessLookupError:
             pass
+
+    def cpu_seconds(self) -> float:
+        return tree_cpu_seconds(self.pid)
 
     def log_tail(self, lines: int = 30) -> str:
         try:

@@ -53,8 +53,19 @@ def serving_md(serving: dict) -> list[str]:
     rows = []
     for key, label in SETUP_LABELS.items():
         for r in serving.get(key, []):
-            rows.append([label, r["concurrency"], r["rps"], r["p50_ms"], r["p95_ms"], r["p99_ms"], r["errors"]])
-    out += _table(["setup", "concurrency", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"], rows)
+            rows.append(
+                [
+                    label,
+                    r["concurrency"],
+                    r["rps"],
+                    r["p50_ms"],
+                    r["p95_ms"],
+                    r["p99_ms"],
+                    r["errors"],
+                    r.get("cpu_ms_per_request"),
+                ]
+            )
+    out += _table(["setup", "concurrency", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "CPU ms/req"], rows)
     ratios = serving.get("ratios", {})
     if ratios:
         out += ["", "Throughput ratios (req/s over req/s):", ""]
@@ -77,10 +88,12 @@ def tuning_md(tuning: dict) -> list[str]:
         s = t["settings"]
         name = f"workers={s['GG_WORKERS']} threads={s['GG_THREADS']} ort={s['GG_ORT_THREADS']}"
         for r in t.get("results", []):
-            rows.append([name, r["concurrency"], r["rps"], r["p50_ms"], r["p99_ms"], r["errors"]])
+            rows.append(
+                [name, r["concurrency"], r["rps"], r["p50_ms"], r["p99_ms"], r["errors"], r.get("cpu_ms_per_request")]
+            )
         if t.get("error"):
-            rows.append([name, "-", "-", "-", "-", t["error"]])
-    out += _table(["settings", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"], rows)
+            rows.append([name, "-", "-", "-", "-", t["error"], "-"])
+    out += _table(["settings", "concurrency", "req/s", "p50 ms", "p99 ms", "errors", "CPU ms/req"], rows)
     if tuning.get("best_at_c4"):
         out += [
             "",

@@ -6,6 +6,7 @@ JPEG; (c) runs in this process without HTTP. Every run is bounded by time and co
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -75,13 +76,25 @@ def warm_up(url: str, image: Path, seconds: float = 3.0, max_n: int = 50) -> Non
 
 
 def measure_http(
-    url: str, image: Path, concurrencies: Iterable[int], duration_s: float, max_requests: int, progress: Callable
+    url: str,
+    image: Path,
+    concurrencies: Iterable[int],
+    duration_s: float,
+    max_requests: int,
+    progress: Callable,
+    server: Server | None = None,
 ) -> list[LoadResult]:
     warm_up(url, image)
     results = []
     for c in concurrencies:
+        cpu0 = server.cpu_seconds() if server else 0.0
         r = run_wrk(f"{url}/predict", image, c, duration_s=duration_s, max_requests=max_requests)
-        progress(f"  c={c:<3} {r.rps:8.1f} req/s  p50 {r.p50_ms:7.1f} ms  p99 {r.p99_ms:7.1f} ms  errors {r.errors}")
+        if server and r.requests:
+            r = dataclasses.replace(r, cpu_ms_per_request=round((server.cpu_seconds() - cpu0) * 1000 / r.requests, 2))
+        cpu = f"  cpu {r.cpu_ms_per_request:6.1f} ms/req" if r.cpu_ms_per_request else ""
+        progress(
+            f"  c={c:<3} {r.rps:8.1f} req/s  p50 {r.p50_ms:7.1f} ms  p99 {r.p99_ms:7.1f} ms  errors {r.errors}{cpu}"
+        )
         results.append(r)
     return results
 
@@ -142,11 +155,12 @@ def run_serving(work: Path, duration_s: float, max_requests: int, say: Callable)
     # (a) exactly as deployed: no GG_* overrides, so gunicorn.conf.py's defaults apply.
     say("(a) our app as deployed: gunicorn + onnxruntime")
     with app_server(model, work, settings=None) as server:
-        out["app"] = [r.as_dict() for r in measure_http(server.url, image, CONCURRENCY, duration_s, max_requests, say)]
+        rs = measure_http(server.url, image, CONCURRENCY, duration_s, max_requests, say, server)
+        out["app"] = [r.as_dict() for r in rs]
     say("(b) reference baseline: Flask dev server, whole torch model, uploads saved to disk")
     with reference_server(model, work) as server:
         out["reference"] = [
-            r.as_dict() for r in measure_http(server.url, image, CONCURRENCY, duration_s, max_requests, say)
+            r.as_dict() for r in measure_http(server.url, image, CONCURRENCY, duration_s, max_requests, say, server)
         ]
     say("(c) limit: onnxruntime alone on preprocessed input, one process")
     limit, detail = measure_ort_limit(model, CONCURRENCY, duration_s, max_requests, say)
@@ -167,24 +181,51 @@ def _ratios(num: list[dict], den: list[dict]) -> dict[str, float | None]:
     }
 
 
-def run_tuning(work: Path, duration_s: float, max_requests: int, say: Callable) -> dict:
+def run_tuning(work: Path, duration_s: float, max_requests: int, say: Callable, rounds: int = 2) -> dict:
+    """Every setting of TUNING_GRID, `rounds` times interleaved (so slow drift in the machine's load
+    hits every setting alike); the mean of the rounds is reported."""
     model = prepare_model(work)
     image = bench_jpeg(work / "food.jpg")
+    raw: dict[int, list[list[dict]]] = {i: [] for i in range(len(TUNING_GRID))}
+    errors: dict[int, str] = {}
+    for round_no in range(1, rounds + 1):
+        for i, settings in enumerate(TUNING_GRID):
+            say(f"round {round_no}/{rounds}: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+            try:
+                with app_server(model, work, settings=settings, log_name=f"tuning-{i}") as server:
+                    rs = measure_http(server.url, image, TUNING_CONCURRENCY, duration_s, max_requests, say, server)
+                raw[i].append([r.as_dict() for r in rs])
+            except Exception as exc:
+                errors[i] = f"{type(exc).__name__}: {exc}"
+                say(f"  failed: {errors[i]}")
     runs = []
     for i, settings in enumerate(TUNING_GRID):
-        say("settings " + ", ".join(f"{k}={v}" for k, v in settings.items()))
-        entry: dict = {"settings": settings}
-        try:
-            with app_server(model, work, settings=settings, log_name=f"tuning-{i}") as server:
-                rs = measure_http(server.url, image, TUNING_CONCURRENCY, duration_s, max_requests, say)
-            entry["results"] = [r.as_dict() for r in rs]
-        except Exception as exc:
-            entry["error"] = f"{type(exc).__name__}: {exc}"
-            say(f"  failed: {entry['error']}")
+        entry: dict = {"settings": settings, "rounds": len(raw[i])}
+        if raw[i]:
+            entry["results"] = [_mean_result([rnd[j] for rnd in raw[i]]) for j in range(len(TUNING_CONCURRENCY))]
+        if i in errors:
+            entry["error"] = errors[i]
         runs.append(entry)
-    best = max(
-        (r for r in runs if "results" in r),
-        key=lambda r: next(x["rps"] for x in r["results"] if x["concurrency"] == 4),
-        default=None,
-    )
-    return {"runs": runs, "best_at_c4": best["settings"] if best else None, "deployed": deployed_settings()}
+    measured = [r for r in runs if "results" in r]
+
+    def at(run: dict, c: int, key: str) -> float:
+        return next(x[key] for x in run["results"] if x["concurrency"] == c) or 0.0
+
+    best = max(measured, key=lambda r: at(r, 4, "rps"), default=None)
+    leanest = min(measured, key=lambda r: at(r, 4, "cpu_ms_per_request") or float("inf"), default=None)
+    return {
+        "runs": runs,
+        "best_at_c4": best["settings"] if best else None,
+        "least_cpu_per_request_at_c4": leanest["settings"] if leanest else None,
+        "deployed": deployed_settings(),
+    }
+
+
+def _mean_result(results: list[dict]) -> dict:
+    out = dict(results[0])
+    for key in ("requests", "errors"):
+        out[key] = sum(r[key] for r in results)
+    for key in ("rps", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms", "cpu_ms_per_request"):
+        vals = [r[key] for r in results if r.get(key) is not None]
+        out[key] = round(sum(vals) / len(vals), 2) if vals else None
+    return out
