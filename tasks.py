@@ -14,3 +14,7 @@ local.register(ns)
 from gourmetgram.tasks import cluster  # noqa: E402
 
 cluster.register(ns)
+
+from gourmetgram.tasks import nodes  # noqa: E402
+
+nodes.register(ns)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from invoke import Collection, Exit, task
 
 
@@ -11,16 +13,22 @@ def _lab():
     return LabNodes()
 
 
-@task
-def up(c):
-    """Start three Debian 12 systemd nodes (podman) reachable over SSH through node1."""
+@task(help={"playbooks": "apply the node-level lab playbooks once (default: yes)"})
+def up(c, playbooks=True):
+    """Start three Debian 12 systemd nodes (podman), SSH through node1; apply the node playbooks."""
+    from gourmetgram.nodes.playbooks import apply_node_playbooks
+
     lab = _lab()
     try:
         rec = lab.up()
+        if playbooks:
+            apply_node_playbooks(Path(rec.ansible_dir))
     except (RuntimeError, TimeoutError) as e:
         raise Exit(f"nodes.up failed: {e}", code=1) from None
-    print(f"ansible.cfg + inventory.yml: {rec.ansible_dir}")
-    print(f"try: ANSIBLE_CONFIG={rec.ansible_dir}/ansible.cfg ansible -i {rec.ansible_dir}/inventory.yml all -m ping")
+    inv = f"{rec.ansible_dir}/inventory.yml"
+    print(f"ansible files: {rec.ansible_dir} (state {lab.state_dir})")
+    print(f"try: ANSIBLE_CONFIG={rec.ansible_dir}/ansible.cfg ansible -i {inv} all -m ping")
+    print("remove with: invoke nodes.down")
 
 
 @task
