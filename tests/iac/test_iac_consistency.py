@@ -125,3 +125,64 @@ PYTHON_SOURCES = [
 def test_python_code_takes_names_from_names_py(literal):
     repeats = [t.rel(p) for p in PYTHON_SOURCES if literal in p.read_text()]
     assert not repeats, f"{literal!r} repeated outside gourmetgram/names.py: {repeats}"
+
+
+def _fill(arg: str) -> str:
+    """Argo placeholders -> example values the lifecycle CLI accepts (what Argo substitutes at run time)."""
+
+    def example(m: re.Match) -> str:
+        expr = m.group(0).lower()
+        if "version" in expr:
+            return "7"
+        if "timeout" in expr:
+            return "60"
+        if "environment" in expr or "alias" in expr or "target" in expr:
+            return names.CANARY  # an environment name that is also an alias
+        if "url" in expr:
+            return "http://127.0.0.1:8082"
+        return "x"
+
+    return re.sub(r"\{\{[^}]*\}\}", example, arg)
+
+
+def lifecycle_calls() -> list[tuple[str, list[str]]]:
+    """Every `python -m gourmetgram.lifecycle ...` in the workflows (container args or script lines)."""
+    import shlex
+
+    calls = []
+    for path in t.workflow_files():
+        for doc in t.load_yaml_docs(path):
+            for inner in [doc, *t.embedded_manifests(doc)]:
+                for _, key, value in t.walk(inner):
+                    if key == "container" and isinstance(value, dict):
+                        cmd = [str(c) for c in (value.get("command") or []) + (value.get("args") or [])]
+                        if cmd[:3] == ["python", "-m", "gourmetgram.lifecycle"]:
+                            calls.append((t.rel(path), cmd[3:]))
+                    if key == "script" and isinstance(value, dict):
+                        source = (value.get("source") or "").replace("\\\n", " ")
+                        for m in re.finditer(r"python3? -m gourmetgram\.lifecycle ([^\n;&|]*)", source):
+                            calls.append((t.rel(path), shlex.split(m.group(1))))
+    return calls
+
+
+def test_workflows_call_the_lifecycle_cli_with_valid_arguments(capsys):
+    from gourmetgram.lifecycle.__main__ import build_parser
+
+    calls = lifecycle_calls()
+    assert calls, "no workflow runs `python -m gourmetgram.lifecycle`"
+    bad = []
+    for where, argv in calls:
+        try:
+            build_parser().parse_args([_fill(a) for a in argv])
+        except SystemExit:
+            bad.append(f"{where}: {' '.join(argv)}: {capsys.readouterr().err.strip().splitlines()[-1]}")
+    assert not bad
+    used = {argv[0] for _, argv in calls}
+    assert {"set-alias", "fetch-model", "test-staging", "check-approved"} <= used
+
+
+def test_staging_test_url_is_the_staging_service():
+    urls = [argv[argv.index("--url") + 1] for _, argv in lifecycle_calls() if argv[0] == "test-staging"]
+    assert urls
+    want = f"http://{names.APP_SERVICE}.{names.namespace(names.STAGING)}.svc.cluster.local:{values.env_port('staging')}"
+    assert all(u.rstrip("/") in (want, want.replace(".svc.cluster.local", "")) for u in urls), urls
