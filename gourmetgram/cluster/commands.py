@@ -233,7 +233,10 @@ def k8s_stages() -> list[tuple[str, list[Step]]]:
             "cluster.yml",
         ),
         cwd=KUBESPRAY_DIR,
-        env={**_ansible_env(), "ANSIBLE_ROLES_PATH": "roles"},
+        # Kubespray's own ansible.cfg (found in its directory: roles path, Jinja
+        # extensions, SSH settings it is tested with) instead of ours; the jump
+        # through node1 comes with the generated inventory.yml.
+        unset_env_prefixes=("ANSIBLE_CONFIG",),
         title="Kubespray cluster.yml (Kubernetes on 3 nodes; up to an hour)",
     )  # fmt: skip
     deps = [
