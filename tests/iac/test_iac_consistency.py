@@ -121,10 +121,36 @@ PYTHON_SOURCES = [
 ]
 
 
-@pytest.mark.parametrize("literal", [names.MODEL_NAME, names.EXPERIMENT, names.REGISTRY])
-def test_python_code_takes_names_from_names_py(literal):
-    repeats = [t.rel(p) for p in PYTHON_SOURCES if literal in p.read_text()]
-    assert not repeats, f"{literal!r} repeated outside gourmetgram/names.py: {repeats}"
+def _code_constants(path):
+    """(line, value) of every constant in the code of a Python file, docstrings left out."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [(n.lineno, n.value) for n in ast.walk(tree) if isinstance(n, ast.Constant) and id(n) not in docstrings]
+
+
+def test_python_code_takes_names_and_ports_from_names_py_and_values_py():
+    """The local platform, the lifecycle, the app and training use names.py/values.py, never their own copies."""
+    words = {names.MODEL_NAME, names.EXPERIMENT, names.REGISTRY, names.TRAINING_IMAGE, *names.ALIASES}
+    words |= {names.namespace(e) for e in (*names.ENVIRONMENTS, names.PLATFORM)}
+    platform = values.chart_values(names.PLATFORM)
+    ports = {values.env_port(e) for e in names.ENVIRONMENTS} | {platform["minio"]["consolePort"]}
+    repeats = [
+        f"{t.rel(p)}:{line}: {value!r}"
+        for p in PYTHON_SOURCES
+        for line, value in _code_constants(p)
+        if (isinstance(value, str) and value in words)
+        or (isinstance(value, int) and not isinstance(value, bool) and value in ports)
+    ]
+    assert not repeats, "use gourmetgram.names / gourmetgram.values instead of these literals"
 
 
 def _fill(arg: str) -> str:
