@@ -212,3 +212,13 @@ def test_staging_test_url_is_the_staging_service():
     assert urls
     want = f"http://{names.APP_SERVICE}.{names.namespace(names.STAGING)}.svc.cluster.local:{values.env_port('staging')}"
     assert all(u.rstrip("/") in (want, want.replace(".svc.cluster.local", "")) for u in urls), urls
+
+
+def test_argocd_cli_image_matches_the_pinned_argocd_version():
+    """The workflows' argocd CLI image and the Argo CD Kubespray installs are the one pinned version."""
+    import yaml
+
+    pinned = yaml.safe_load((t.REPO / "ansible" / "vars" / "versions.yml").read_text())["argocd_version"]
+    tags = {m for p in t.workflow_files() for m in re.findall(r"quay\.io/argoproj/argocd:([\w.-]+)", p.read_text())}
+    assert tags, "no workflow uses the argocd CLI image"
+    assert tags == {pinned}, f"workflows use argocd {sorted(tags)}, ansible/vars/versions.yml pins {pinned}"
