@@ -308,6 +308,7 @@ def render_chart(chart_dir: Path, values: dict | None, namespace: str, release: 
     """Render a chart with Helm's own engine (no binary), schema-validated like `helm install`."""
     import helm_python as helm
 
+    helm.disable_logging()  # "found symbolic link" notes for the linked app chart
     with helm.Chart.load(chart_dir) as chart:
         chart.validate_schema(values or {})
         manifests = chart.render(values or {}, name=release or chart_dir.name, namespace=namespace, is_install=True)
