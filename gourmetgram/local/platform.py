@@ -312,7 +312,8 @@ class LocalPlatform:
             row = {"url": self.url(env), "tag": cur.tag if cur else "", "version": "", "health": "down"}
             if cur:
                 info = procs.get(cur.program, {})
-                row["process"] = f"{info.get('statename', 'STOPPED')} pid {info.get('pid', 0)}"
+                pid = info.get("pid", 0)
+                row["process"] = info.get("statename", "STOPPED") + (f" pid {pid}" if pid else "")
                 if cur.pid and info.get("pid") and info["pid"] != cur.pid:
                     row["process"] += f" (restarted; was pid {cur.pid})"
                 row["deployed_at"] = cur.at
