@@ -254,12 +254,19 @@ def status(c, dry_run=False):
     ip = _floating_ip(settings, runner)
     images = {}
     for env, step in cmd.deployed_image_steps(settings, ip):
-        images[env] = _run_all(runner, [step])[0]
-    model, versions = _run_all(runner, cmd.mlflow_steps(ip))
+        try:  # an environment not added yet is not an error here
+            images[env] = runner.run(step)
+        except CommandFailed:
+            images[env] = None
+    try:
+        model, versions = (runner.run(step) for step in cmd.mlflow_steps(ip))
+        registry = None if dry_run else _guard(_summarise_registry, model, versions)
+    except CommandFailed as exc:
+        registry = f"  MLflow did not answer ({exc}); is the platform added and synced?"
     if dry_run:
         return
     runner.say(f"\nMLflow {cmd.mlflow_url(ip)}  model {names.MODEL_NAME}")
-    runner.say(_guard(_summarise_registry, model, versions))
+    runner.say(registry)
     runner.say("environments:")
     for env in names.ENVIRONMENTS:
         image = (images.get(env) or "").strip() or "(not deployed)"
