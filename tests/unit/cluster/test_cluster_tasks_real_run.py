@@ -1,0 +1,94 @@
+"""Real (not dry-run) task runs against stand-in tools on PATH: no cloud, no cluster, no network.
+
+The stand-ins record their arguments and answer like the real tools, so the
+tasks' own logic (parse Terraform output, write the Ansible files, summarise
+MLflow and the deployed images) runs for real.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import stat
+
+import pytest
+import yaml
+from invoke import Context
+
+from gourmetgram.tasks import cluster as tasks
+
+TF_OUTPUT = {"floating_ip_out": {"sensitive": False, "type": "string", "value": "129.114.27.10"}}
+MODEL = {
+    "registered_model": {
+        "name": "GourmetGramFood11Model",
+        "aliases": [
+            {"alias": "production", "version": "1"},
+            {"alias": "staging-approved", "version": "2"},
+            {"alias": "canary", "version": "2"},
+            {"alias": "development", "version": "3"},
+            {"alias": "staging", "version": "3"},
+        ],
+    }
+}
+VERSIONS = {"model_versions": [{"version": v, "status": "READY"} for v in ("3", "1", "2")]}
+
+
+def _tool(bin_dir, name, script):
+    path = bin_dir / name
+    path.write_text("#!/bin/sh\n" + f'echo "{name} $*" >> "$GG_TOOL_LOG"\n' + script)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+@pytest.fixture
+def tools(tmp_path, monkeypatch, example_process_env):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    log.write_text("")
+    (tmp_path / "clouds.yaml").write_text("clouds: {}\n")
+    (tmp_path / "tf.json").write_text(json.dumps(TF_OUTPUT))
+    (tmp_path / "model.json").write_text(json.dumps(MODEL))
+    (tmp_path / "versions.json").write_text(json.dumps(VERSIONS))
+    _tool(bin_dir, "terraform", f'case "$*" in *"output -json"*) cat {tmp_path}/tf.json;; esac\n')
+    _tool(
+        bin_dir,
+        "curl",
+        f'case "$*" in *registered-models/get*) cat {tmp_path}/model.json;; *) cat {tmp_path}/versions.json;; esac\n',
+    )
+    # staging answers; canary's Deployment is missing (kubectl fails); production answers.
+    _tool(
+        bin_dir,
+        "ssh",
+        'case "$*" in *gourmetgram-staging*) echo registry:5000/gourmetgram-app:staging-1.0.3;;'
+        ' *gourmetgram-canary*) echo "not found" >&2; exit 1;;'
+        " *) echo registry:5000/gourmetgram-app:production-1.0.1;; esac\n",
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("GG_TOOL_LOG", str(log))
+    monkeypatch.setenv("GG_CLOUDS_YAML", str(tmp_path / "clouds.yaml"))
+    return tmp_path, log
+
+
+def test_provision_writes_the_ansible_files_from_terraform_output(tools, monkeypatch, capsys):
+    tmp_path, log = tools
+    monkeypatch.setattr(
+        tasks, "write_ansible_files", functools.partial(tasks.write_ansible_files, ansible_dir=tmp_path / "ansible")
+    )
+    tasks.provision(Context())
+    calls = log.read_text().splitlines()
+    assert [c.split()[2] for c in calls] == ["init", "validate", "plan", "apply", "output"]
+    inventory = yaml.safe_load((tmp_path / "ansible/inventory.yml").read_text())
+    assert "cc@129.114.27.10" in inventory["all"]["vars"]["ansible_ssh_common_args"]
+    assert "floating IP 129.114.27.10" in capsys.readouterr().out
+
+
+def test_status_summarises_registry_and_environments(tools, capsys):
+    tasks.status(Context())
+    out = capsys.readouterr().out
+    assert "version   1 (1.0.1)  READY  aliases: production" in out
+    assert "version   2 (1.0.2)  READY  aliases: staging-approved, canary" in out
+    assert "version   3 (1.0.3)  READY  aliases: development, staging" in out
+    assert "staging     registry:5000/gourmetgram-app:staging-1.0.3" in out
+    assert "canary      (not deployed)" in out
+    assert "production  registry:5000/gourmetgram-app:production-1.0.1" in out
