@@ -116,7 +116,7 @@ def render(cls: int, rng: np.random.Generator, image_size: int = 64) -> Image.Im
     """One image of class index cls, drawn from rng."""
     s = image_size
     # Background: a dull random colour with a gradient and a blotchy texture.
-    base = np.array(_hsv(rng.uniform(), rng.uniform(0.0, 0.35), rng.uniform(0.25, 0.85)), dtype=np.float32)
+    base = np.array(_hsv(rng.uniform(), rng.uniform(0.0, 0.25), rng.uniform(0.25, 0.85)), dtype=np.float32)
     yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) / s
     gdir = rng.uniform(-1, 1, size=2)
     grad = (xx * gdir[0] + yy * gdir[1])[..., None] * rng.uniform(10, 50)
@@ -126,9 +126,9 @@ def render(cls: int, rng: np.random.Generator, image_size: int = 64) -> Image.Im
     draw = ImageDraw.Draw(img)
 
     # Sometimes a smaller distractor of another class, so colour alone is not the whole story.
-    if rng.uniform() < 0.5:
+    if rng.uniform() < 0.3:
         other = int((cls + rng.integers(1, len(SHAPES))) % len(SHAPES))
-        r = rng.uniform(0.08, 0.14) * s
+        r = rng.uniform(0.07, 0.11) * s
         _draw_shape(
             draw,
             SHAPES[other],
@@ -138,11 +138,11 @@ def render(cls: int, rng: np.random.Generator, image_size: int = 64) -> Image.Im
             rng.uniform(0, 2 * math.pi),
             _class_colour(other, rng),
         )
-    r = rng.uniform(0.2, 0.34) * s
+    r = rng.uniform(0.26, 0.38) * s
     cx, cy = rng.uniform(r * 0.9, s - r * 0.9), rng.uniform(r * 0.9, s - r * 0.9)
     _draw_shape(draw, SHAPES[cls], cx, cy, r, rng.uniform(0, 2 * math.pi), _class_colour(cls, rng))
 
-    arr = np.asarray(img, dtype=np.float32) + rng.normal(0, 10, size=(s, s, 3))
+    arr = np.asarray(img, dtype=np.float32) + rng.normal(0, 8, size=(s, s, 3))
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
 
 
