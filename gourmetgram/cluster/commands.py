@@ -91,6 +91,8 @@ def terraform_env(settings: Settings) -> dict[str, str]:
         "TF_VAR_suffix": str(settings.suffix),
         "TF_VAR_key": settings.key,
         "TF_VAR_reservation": str(settings.reservation),
+        # The provider reads cloud "openstack" from this clouds.yaml (GG_CLOUDS_YAML may live elsewhere).
+        "OS_CLIENT_CONFIG_FILE": str(settings.clouds_yaml_path()),
     }
 
 
@@ -405,8 +407,9 @@ def tunnel_step(settings: Settings, floating_ip: str, service: str) -> Step:
     t = TUNNELS[service]
     forward = f"{t.local_port}:127.0.0.1:{t.local_port}"
     remote = ["kubectl", "port-forward", "-n", t.namespace, t.service, f"{t.local_port}:{t.service_port}"]
+    # -t: a terminal on node1, so Ctrl-C here also ends the remote port-forward.
     return Step(
-        argv=(*ssh_argv(settings, floating_ip, "-L", forward), shlex.join(remote)),
+        argv=(*ssh_argv(settings, floating_ip, "-t", "-L", forward), shlex.join(remote)),
         title=f"{service}: open {t.url} ({t.login}); Ctrl-C ends the tunnel",
     )
 

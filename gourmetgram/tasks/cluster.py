@@ -26,6 +26,8 @@ from gourmetgram.cluster.runner import CommandFailed, Runner, format_elapsed
 from gourmetgram.cluster.settings import Settings, SettingsError, load_settings
 
 DRY_RUN_HELP = "print the exact commands without running them"
+LEASE_SHOW_ATTEMPTS = 12
+LEASE_SHOW_DELAY = 5  # seconds
 
 
 def _settings(*required: str) -> Settings:
@@ -78,6 +80,9 @@ def lease(c, dry_run=False):
     """[1] Blazar lease for 3 x m1.large (12 h); prints the reservation (flavor) ID for GG_RESERVATION."""
     settings = _settings("suffix")
     runner = Runner(dry_run)
+    runner.say(
+        f"project {settings.project or '(GG_PROJECT unset)'} at {settings.site}: lease {cmd.lease_name(settings)}"
+    )
     _check_clouds_yaml(settings, runner)
     flavor = _run_all(runner, [cmd.flavor_id_step(settings)])[0]
     flavor_id = flavor.strip() if flavor else f"<flavor id of {cmd.LEASE_FLAVOR}>"
@@ -86,7 +91,16 @@ def lease(c, dry_run=False):
     if shown is None:
         runner.say(f"dry-run: the reservation ID would be printed here (lease {cmd.lease_name(settings)})")
         return
-    reservation = _guard(cmd.reservation_from_lease_json, shown)
+    # Blazar fills in the reserved flavor once the lease starts (seconds): look again a few times.
+    for _attempt in range(LEASE_SHOW_ATTEMPTS):
+        try:
+            reservation = cmd.reservation_from_lease_json(shown)
+            break
+        except ValueError:
+            time.sleep(LEASE_SHOW_DELAY)
+            shown = _run_all(runner, [cmd.lease_show_step(settings)])[0]
+    else:
+        reservation = _guard(cmd.reservation_from_lease_json, shown)
     runner.say(f"\nlease {cmd.lease_name(settings)}: reservation (flavor ID) {reservation}")
     runner.say(f"next: set GG_RESERVATION={reservation} in settings.env, then `invoke provision`")
 

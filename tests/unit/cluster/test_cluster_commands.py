@@ -20,6 +20,7 @@ TF_ENV = {
     "TF_VAR_suffix": "abc123",
     "TF_VAR_key": "id_rsa_chameleon",
     "TF_VAR_reservation": "4f6d1c2a-8b3e-4c5d-9e7f-0a1b2c3d4e5f",
+    "OS_CLIENT_CONFIG_FILE": str(REPO_ROOT / "tf/kvm/clouds.yaml"),
 }
 REPO = ("-e", "gg_repo_url=https://github.com/example/gourmetgram-mlops.git", "-e", "gg_repo_revision=main")
 
@@ -232,7 +233,7 @@ def test_status_commands(settings):
 )
 def test_tunnels_are_the_labs_port_forwards(settings, service, port, remote):
     step = cmd.tunnel_step(settings, "203.0.113.10", service)
-    assert step.argv == ("ssh", "-L", f"{port}:127.0.0.1:{port}", *ssh(settings)[1:], remote)
+    assert step.argv == ("ssh", "-t", "-L", f"{port}:127.0.0.1:{port}", *ssh(settings)[1:], remote)
 
 
 def test_unknown_tunnel(settings):
@@ -244,7 +245,8 @@ def test_dry_run_rendering_is_a_shell_line(settings):
     step = cmd.provision_steps(settings)[0]
     assert step.render() == (
         "unset $(compgen -e | grep '^OS_') ; TF_VAR_suffix=abc123 TF_VAR_key=id_rsa_chameleon "
-        "TF_VAR_reservation=4f6d1c2a-8b3e-4c5d-9e7f-0a1b2c3d4e5f terraform -chdir=tf/kvm init -input=false"
+        "TF_VAR_reservation=4f6d1c2a-8b3e-4c5d-9e7f-0a1b2c3d4e5f "
+        f"OS_CLIENT_CONFIG_FILE={REPO_ROOT}/tf/kvm/clouds.yaml terraform -chdir=tf/kvm init -input=false"
     )
     assert cmd.hello_steps()[0].render() == (
         f"(cd ansible && ANSIBLE_CONFIG={REPO_ROOT}/ansible/ansible.cfg "

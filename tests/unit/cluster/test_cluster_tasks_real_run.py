@@ -92,3 +92,25 @@ def test_status_summarises_registry_and_environments(tools, capsys):
     assert "staging     registry:5000/gourmetgram-app:staging-1.0.3" in out
     assert "canary      (not deployed)" in out
     assert "production  registry:5000/gourmetgram-app:production-1.0.1" in out
+
+
+def test_lease_waits_for_the_reserved_flavor(tools, monkeypatch, capsys):
+    tmp_path, log = tools
+    monkeypatch.setattr(tasks, "LEASE_SHOW_DELAY", 0)
+    filled = json.dumps({"reservations": [{"flavor_id": "11111111-2222-3333-4444-555555555555"}]})
+    (tmp_path / "filled.json").write_text(filled)
+    # flavor show -> an ID; lease show -> empty the first time, the reserved flavor afterwards.
+    _tool(
+        tmp_path / "bin",
+        "openstack",
+        f'case "$*" in "flavor show"*) echo flavor-m1-large;;'
+        f' *"lease show"*) if [ -e {tmp_path}/shown ]; then cat {tmp_path}/filled.json;'
+        f" else touch {tmp_path}/shown; echo '{{\"reservations\": []}}'; fi;; esac\n",
+    )
+    tasks.lease(Context())
+    calls = [c for c in log.read_text().splitlines() if c.startswith("openstack")]
+    assert calls[0] == "openstack flavor show m1.large -f value -c id"
+    assert "flavor_id=flavor-m1-large,amount=3" in calls[1]
+    assert len([c for c in calls if "lease show" in c]) == 2
+    out = capsys.readouterr().out
+    assert "reservation (flavor ID) 11111111-2222-3333-4444-555555555555" in out
