@@ -54,6 +54,26 @@ def _run_all(runner: Runner, steps) -> list[str | None]:
         raise Exit(f"failed: {exc}", code=exc.returncode or 1) from None
 
 
+def _require_ansible_files(runner: Runner) -> None:
+    """The playbooks need the generated inventory.yml + ansible.cfg (a dry-run only notes their absence)."""
+    missing = [p for p in (cmd.ANSIBLE_DIR / "inventory.yml", cmd.ANSIBLE_DIR / "ansible.cfg") if not p.is_file()]
+    if not missing:
+        return
+    message = (
+        f"{' and '.join(str(p) for p in missing)} not found: run `invoke provision` "
+        "(or `invoke inventory --floating-ip IP`) first"
+    )
+    if not runner.dry_run:
+        raise Exit(f"error: {message}", code=2)
+    runner.say(f"note: a real run would stop here: {message}")
+
+
+def _run_playbooks(dry_run: bool, steps) -> None:
+    runner = Runner(dry_run)
+    _require_ansible_files(runner)
+    _run_all(runner, steps)
+
+
 def _guard(fn, *args, **kwargs):
     """Bad user input (a ValueError from the command builders) -> one clear line, no traceback."""
     try:
@@ -150,7 +170,7 @@ def inventory(c, dry_run=False, floating_ip=None):
 @task(help={"dry_run": DRY_RUN_HELP})
 def hello(c, dry_run=False):
     """[3] Ansible "Hello, world": hostname of every node through the jump host."""
-    _run_all(Runner(dry_run), cmd.hello_steps())
+    _run_playbooks(dry_run, cmd.hello_steps())
 
 
 @task(
@@ -167,6 +187,7 @@ def k8s(c, dry_run=False, from_stage=None):
         raise Exit(f"error: unknown stage {from_stage!r}: expected one of {', '.join(names_)}", code=2)
     start_at = names_.index(from_stage) if from_stage else 0
     runner = Runner(dry_run)
+    _require_ansible_files(runner)
     times: list[tuple[str, float]] = []
     total = time.monotonic()
     for number, (name, steps) in enumerate(stages, start=1):
@@ -196,27 +217,27 @@ def k8s(c, dry_run=False, from_stage=None):
 def argocd_add(c, env, dry_run=False):
     """[5, 8] Register an Argo CD application (platform first, then staging, canary, production)."""
     settings = _settings("repo_url", "repo_revision")
-    _run_all(Runner(dry_run), _guard(cmd.argocd_add_steps, settings, env))
+    _run_playbooks(dry_run, _guard(cmd.argocd_add_steps, settings, env))
 
 
 @task(help={"dry_run": DRY_RUN_HELP, "branch": f"branch of this repository to build (default {names.DEFAULT_BRANCH})"})
 def workflows_build_init(c, dry_run=False, branch=names.DEFAULT_BRANCH):
     """[6] One-off workflow: the initial app images staging/canary/production-1.0.0."""
     settings = _settings("repo_url", "repo_revision")
-    _run_all(Runner(dry_run), cmd.build_init_steps(settings, branch))
+    _run_playbooks(dry_run, cmd.build_init_steps(settings, branch))
 
 
 @task(help={"dry_run": DRY_RUN_HELP, "branch": f"branch of this repository to build (default {names.DEFAULT_BRANCH})"})
 def workflows_build_training_init(c, dry_run=False, branch=names.DEFAULT_BRANCH):
     """[7] One-off workflow: the training image (label git.commit)."""
     settings = _settings("repo_url", "repo_revision")
-    _run_all(Runner(dry_run), cmd.build_training_init_steps(settings, branch))
+    _run_playbooks(dry_run, cmd.build_training_init_steps(settings, branch))
 
 
 @task(help={"dry_run": DRY_RUN_HELP})
 def workflows_apply(c, dry_run=False):
     """[9] Apply the WorkflowTemplates (build, deploy, promote, train, test-staging) and cron-train."""
-    _run_all(Runner(dry_run), cmd.templates_apply_steps(_settings()))
+    _run_playbooks(dry_run, cmd.templates_apply_steps(_settings()))
 
 
 def _submit(runner: Runner, steps, next_hint: str) -> None:

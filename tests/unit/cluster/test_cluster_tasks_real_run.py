@@ -114,3 +114,21 @@ def test_lease_waits_for_the_reserved_flavor(tools, monkeypatch, capsys):
     assert len([c for c in calls if "lease show" in c]) == 2
     out = capsys.readouterr().out
     assert "reservation (flavor ID) 11111111-2222-3333-4444-555555555555" in out
+
+
+def test_playbook_tasks_need_the_generated_ansible_files(tools, monkeypatch, capsys):
+    tmp_path, log = tools
+    from invoke import Exit
+
+    from gourmetgram.cluster import commands as cmd
+
+    monkeypatch.setattr(cmd, "ANSIBLE_DIR", tmp_path / "ansible")
+    with pytest.raises(Exit, match=r"inventory\.yml and .*ansible\.cfg not found: run `invoke provision`"):
+        tasks.hello(Context())
+    with pytest.raises(Exit, match="not found: run `invoke provision`"):
+        tasks.k8s(Context())
+    # A dry-run only notes it and still prints the commands.
+    tasks.hello(Context(), dry_run=True)
+    out = capsys.readouterr().out
+    assert "note: a real run would stop here" in out and "would run: " in out
+    assert log.read_text() == ""
