@@ -223,7 +223,7 @@ class LocalPlatform:
             ],
             directory=bundle,
             environment=env_vars,
-            startsecs=2,
+            startsecs=1,
             startretries=3,
             stopwaitsecs=30,
         )
