@@ -20,11 +20,15 @@ def up(c, playbooks=True):
 
     lab = _lab()
     try:
-        rec = lab.up()
-        if playbooks:
-            apply_node_playbooks(Path(rec.ansible_dir))
+        rec = lab.up()  # tears down again by itself if it fails
     except (RuntimeError, TimeoutError) as e:
         raise Exit(f"nodes.up failed: {e}", code=1) from None
+    if playbooks:
+        try:
+            apply_node_playbooks(Path(rec.ansible_dir))
+        except RuntimeError as e:
+            # The nodes stay up so the failure can be looked at.
+            raise Exit(f"nodes.up: {e}\nthe nodes are still up; remove them with: invoke nodes.down", code=1) from None
     inv = f"{rec.ansible_dir}/inventory.yml"
     print(f"ansible files: {rec.ansible_dir} (state {lab.state_dir})")
     print(f"try: ANSIBLE_CONFIG={rec.ansible_dir}/ansible.cfg ansible -i {inv} all -m ping")
