@@ -81,3 +81,17 @@ def run_ort_limit(
         max_ms=round(float(ms.max()), 2),
         cpu_ms_per_request=round(cpu_ms / len(latencies), 2),
     )
+
+
+def batching_gain(model_path: Path, input_size: int, batch_sizes=(1, 2, 4, 8), runs: int = 20) -> dict[str, float]:
+    """CPU ms per image at each batch size (one thread): what server-side batching could save at most."""
+    session = make_session(model_path, intra_op_threads=1)
+    out = {}
+    for b in batch_sizes:
+        x = np.random.default_rng(0).standard_normal((b, 3, input_size, input_size), dtype=np.float32)
+        session.run(None, {"input": x})
+        cpu0 = time.process_time()
+        for _ in range(max(2, runs // b)):
+            session.run(None, {"input": x})
+        out[str(b)] = round((time.process_time() - cpu0) * 1000 / (max(2, runs // b) * b), 2)
+    return out

@@ -71,6 +71,9 @@ def serving_md(serving: dict) -> list[str]:
         out += ["", "Throughput ratios (req/s over req/s):", ""]
         rows = [[c, ratios["a_over_b"].get(c), ratios["a_over_c"].get(c)] for c in ratios["a_over_b"]]
         out += _table(["concurrency", "(a)/(b)", "(a)/(c)"], [[r[0], _ratio(r[1]), _ratio(r[2])] for r in rows])
+    if serving.get("batching_cpu_ms_per_image"):
+        b = ", ".join(f"batch {k}: {v} ms" for k, v in serving["batching_cpu_ms_per_image"].items())
+        out += ["", f"onnxruntime CPU time per image by batch size (one thread): {b}"]
     if serving.get("app_settings"):
         s = serving["app_settings"]
         out += ["", "Our app's settings in this run: " + ", ".join(f"{k}={v}" for k, v in s.items())]
@@ -132,7 +135,12 @@ def lifecycle_md(lifecycle: dict) -> list[str]:
         if not isinstance(run, dict):
             continue
         out += [f"`{run_name}`: {_fmt(run.get('wall_s'))} s wall", ""]
-        out += _table(["step", "seconds"], [[k, v] for k, v in run.get("grouped", {}).items()])
+        rows = []
+        for k, v in run.get("grouped", {}).items():
+            rows.append([k, v])
+            if k == "train + gate + register":
+                rows += [[f"- of which {p}", s] for p, s in run.get("flow_phases", {}).items()]
+        out += _table(["step", "seconds"], rows)
         raw = ", ".join(f"{k} {v:.1f}" for k, v in run.get("steps", {}).items())
         out += ["", f"Every step (s): {raw}", ""]
     return out

@@ -17,7 +17,7 @@ import requests
 
 from bench.load import LoadResult, run_wrk
 from bench.models import BenchModel, bench_jpeg, prepare_model
-from bench.ort_limit import run_ort_limit
+from bench.ort_limit import batching_gain, run_ort_limit
 from bench.procs import Server, free_port
 from gourmetgram import names
 
@@ -166,6 +166,8 @@ def run_serving(work: Path, duration_s: float, max_requests: int, say: Callable)
     limit, detail = measure_ort_limit(model, CONCURRENCY, duration_s, max_requests, say)
     out["ort_limit"] = [r.as_dict() for r in limit]
     out["ort_limit_detail"] = detail
+    out["batching_cpu_ms_per_image"] = batching_gain(model.model_dir / "model.onnx", model.input_size)
+    say(f"  batching (CPU ms per image by batch size): {out['batching_cpu_ms_per_image']}")
     out["ratios"] = {
         "a_over_b": _ratios(out["app"], out["reference"]),
         "a_over_c": _ratios(out["app"], out["ort_limit"]),
