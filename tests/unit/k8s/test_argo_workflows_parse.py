@@ -173,3 +173,17 @@ def test_lifecycle_steps_match_the_cli():
             build_parser().parse_args(argv)
         except SystemExit:
             pytest.fail(f"{name} {template}: the lifecycle CLI rejects {argv}")
+
+
+@pytest.mark.parametrize("bad_model", ["false", "true"])
+def test_run_training_arguments_parse_with_train_flow(bad_model):
+    from train import flow
+
+    doc = _load("train-model.yaml")
+    params = {p["name"]: p["value"] for p in doc["spec"]["arguments"]["parameters"]}
+    source = next(t for t in doc["spec"]["templates"] if t["name"] == "run-training")["script"]["source"]
+    assert "python train/flow.py" in source and "--artifact-format state-dict" in source
+    argv = params["train-args"].split() + (["--artifact-format", "state-dict"] if bad_model == "true" else [])
+    args = flow.parse_args([*argv, "--version-file", "/tmp/model_version"])
+    assert args.artifact_format == ("state-dict" if bad_model == "true" else "onnx")
+    assert args.synthetic and args.preset == "ci"
