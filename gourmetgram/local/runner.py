@@ -22,8 +22,6 @@ from gourmetgram.local.state import PlatformError, PlatformLock, Ports
 from gourmetgram.mlflow_server import no_telemetry_env
 
 FLOW = values.REPO_ROOT / "train" / "flow.py"
-DATA_IMAGES_PER_CLASS = 12
-DATA_IMAGE_SIZE = 64
 
 
 def up(
@@ -43,19 +41,28 @@ def down(platform: LocalPlatform) -> None:
 
 
 def dataset(platform: LocalPlatform) -> Path:
-    """Synthetic Food-11 layout under <state>/data (made once)."""
+    """Synthetic Food-11 layout under <state>/data, sized as the CI preset wants (made once)."""
     root = platform.state.path("data", "Food-11")
     if not (root / ".complete").is_file():
-        from train import synthetic
+        from train import config, synthetic
 
-        platform.say(f"==> data: synthetic Food-11 images in {root}")
-        synthetic.generate(root, seed=0, images_per_class=DATA_IMAGES_PER_CLASS, image_size=DATA_IMAGE_SIZE)
+        ci = config.preset("ci")
+        platform.say(f"    synthetic Food-11 images ({ci.synthetic_images_per_class} per class) in {root}")
+        synthetic.generate(root, ci.seed, ci.synthetic_images_per_class, ci.synthetic_image_size)
         (root / ".complete").write_text("ok\n")
     return root
 
 
-def run_training(platform: LocalPlatform, bad: bool = False) -> int:
-    """train/flow.py --preset ci on the synthetic data; the registered version number."""
+def checkpoint(platform: LocalPlatform) -> Path:
+    """The weights of the last real training, which --emulate starts from."""
+    return platform.state.path("runs", "food11.pth")
+
+
+def run_training(platform: LocalPlatform, bad: bool = False, emulate: bool = False) -> int:
+    """train/flow.py --preset ci on the synthetic data; the registered version number.
+
+    emulate: as the lab's flow.py, load a trained checkpoint (the last real training's)
+    instead of training; the model tests gate and registration run as usual."""
     if not FLOW.is_file():
         raise PlatformError(f"{FLOW} not found")
     data = dataset(platform)
@@ -68,32 +75,47 @@ def run_training(platform: LocalPlatform, bad: bool = False) -> int:
         str(FLOW),
         "--preset",
         "ci",
-        "--data-dir",
+        "--data",
         str(data),
         "--version-file",
         str(version_file),
     ]
+    if emulate:
+        if not checkpoint(platform).is_file():
+            raise PlatformError("--emulate needs a trained checkpoint: run 'invoke local.train' once first")
+        cmd += ["--init-checkpoint", str(checkpoint(platform)), "--epochs", "0"]
+    else:
+        cmd += ["--save-checkpoint", str(checkpoint(platform))]
     if bad:
         cmd += ["--artifact-format", "state-dict"]
     env = no_telemetry_env()
     env["MLFLOW_TRACKING_URI"] = platform.mlflow_url
-    env.setdefault("OMP_NUM_THREADS", "2")
     log = platform.state.logs / "train.log"
     platform.say(f"    {' '.join(cmd[1:])}  (output: {log})")
+    tail: list[str] = []
     with log.open("a") as fh:
         fh.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
-        fh.flush()
-        proc = subprocess.run(cmd, cwd=values.REPO_ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-        raise PlatformError(f"train/flow.py exited with {proc.returncode}; {log} ends with:\n{tail}")
+        proc = subprocess.Popen(
+            cmd, cwd=values.REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for line in proc.stdout:  # progress: the flow's own lines, also kept in the log
+            fh.write(line)
+            tail = (tail + [line.rstrip()])[-15:]
+            if line.strip() and not line.startswith(("\U0001f3c3", "\U0001f9ea")):  # MLflow's run-link lines
+                platform.say(f"    | {line.rstrip()}")
+        code = proc.wait()
+    if code != 0:
+        joined = "\n".join(tail)
+        raise PlatformError(f"train/flow.py exited with {code}; {log} ends with:\n{joined}")
     text = version_file.read_text().strip() if version_file.is_file() else ""
     if not text:
         raise PlatformError("train/flow.py registered no model (the model tests gate failed?); see " + str(log))
     return int(names.version_string(text).rsplit(".", 1)[1])
 
 
-def train(platform: LocalPlatform, bad: bool = False, staging_timeout: float = 60.0) -> Lifecycle:
+def train(
+    platform: LocalPlatform, bad: bool = False, emulate: bool = False, staging_timeout: float = 60.0
+) -> Lifecycle:
     """train -> gate -> register -> development -> staging -> test -> approved -> canary.
 
     Returns the Lifecycle (its timings per step); raises StepFailed naming the failed step.
@@ -101,8 +123,9 @@ def train(platform: LocalPlatform, bad: bool = False, staging_timeout: float = 6
     with PlatformLock(platform.state, "local.train" + (" --bad" if bad else "")):
         _require_up(platform)
         lc = Lifecycle(platform, platform.registry(), say=platform.say, staging_timeout=staging_timeout)
-        with lc.step("train", "train/flow.py (ci preset, synthetic data): train, model tests gate, register"):
-            lc.version = run_training(platform, bad=bad)
+        how = "load the last trained checkpoint (as the lab emulates training)" if emulate else "train"
+        with lc.step("train", f"train/flow.py (ci preset, synthetic data): {how}, model tests gate, register"):
+            lc.version = run_training(platform, bad=bad, emulate=emulate)
             platform.say(f"    registered {names.MODEL_NAME} version {lc.version}")
         lc.release(lc.version)
         return lc

@@ -130,14 +130,19 @@ def logs(c, name="", lines=20):
         print("\n".join(path.read_text(errors="replace").splitlines()[-int(lines) :]))
 
 
-@task(help={"bad": "train the lab's bad model (state dict only): registered, fails the staging test"})
-def train(c, bad=False):
+@task(
+    help={
+        "bad": "train the lab's bad model (state dict only): registered, fails the staging test",
+        "emulate": "as the lab's flow.py: start from the last trained checkpoint, no training epochs",
+    }
+)
+def train(c, bad=False, emulate=False):
     """Train (ci preset) and run the lifecycle: development -> staging -> test -> staging-approved -> canary."""
     from gourmetgram.local import runner
 
     p = _platform()
     start = time.monotonic()
-    lc = _run("local.train", runner.train, p, bad=bad)
+    lc = _run("local.train", runner.train, p, bad=bad, emulate=emulate)
     _print_timings(lc.timings, time.monotonic() - start)
     print(f"version {lc.version} serves in staging ({p.url(names.STAGING)}) and canary ({p.url(names.CANARY)})")
 
