@@ -136,9 +136,7 @@ def build_config(args: argparse.Namespace) -> config.TrainConfig:
     return cfg.validate()
 
 
-def check_tracking_server(uri: str | None) -> str:
-    if not uri:
-        raise FlowError("no MLflow server: set MLFLOW_TRACKING_URI or pass --tracking-uri", EXIT_USAGE)
+def check_tracking_server(uri: str) -> str:
     if uri.startswith(("http://", "https://")):
         try:
             requests.get(f"{uri.rstrip('/')}/health", timeout=10).raise_for_status()
@@ -230,7 +228,8 @@ def flow(args: argparse.Namespace) -> int:
         raise FlowError(str(exc)) from None
     if not args.synthetic and not args.data:
         raise FlowError("no data: pass --data DIR (Food-11 layout), set GG_DATA_DIR, or use --synthetic")
-    uri = check_tracking_server(args.tracking_uri)
+    if not args.tracking_uri:
+        raise FlowError("no MLflow server: set MLFLOW_TRACKING_URI or pass --tracking-uri")
     # Nothing registered yet: an empty version file means "no new model" to whoever reads it.
     write_version_file(args.version_file, "")
 
@@ -261,6 +260,7 @@ def flow(args: argparse.Namespace) -> int:
         if args.init_checkpoint:
             load_checkpoint(model, args.init_checkpoint)
             print(f"initial weights from {args.init_checkpoint}", flush=True)
+        uri = check_tracking_server(args.tracking_uri)
 
         mlflow.set_tracking_uri(uri)
         client = MlflowClient(uri)

@@ -67,6 +67,8 @@ def _loader(dataset, cfg: TrainConfig, shuffle: bool) -> torch.utils.data.DataLo
         dataset,
         batch_size=cfg.batch_size,
         shuffle=shuffle,
+        # A last training batch of one image breaks BatchNorm at small input sizes: drop the remainder.
+        drop_last=shuffle and len(dataset) > cfg.batch_size,
         num_workers=cfg.num_workers,
         generator=torch.Generator().manual_seed(cfg.seed) if shuffle else None,
         persistent_workers=cfg.num_workers > 0,

@@ -1,0 +1,84 @@
+"""train/flow.py: user errors end with a one-line message and a documented exit code, never a traceback."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from gourmetgram.mlflow_server import free_port
+from train import flow
+from train.model import mobilenet_v2
+
+
+@pytest.fixture
+def unreachable_uri():
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def _run(capsys, *argv):
+    code = flow.main(list(argv))
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def test_no_data_source(capsys, unreachable_uri, tmp_path, monkeypatch):
+    monkeypatch.delenv("GG_DATA_DIR", raising=False)
+    code, err = _run(capsys, "--tracking-uri", unreachable_uri, "--version-file", str(tmp_path / "v"))
+    assert code == flow.EXIT_USAGE and "no data" in err
+
+
+def test_no_tracking_uri(capsys, small_dataset, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    code, err = _run(capsys, "--data", str(small_dataset), "--version-file", str(tmp_path / "v"))
+    assert code == flow.EXIT_USAGE and "MLFLOW_TRACKING_URI" in err
+
+
+def test_missing_split(capsys, small_dataset, tmp_path, unreachable_uri):
+    root = tmp_path / "data"
+    shutil.copytree(small_dataset, root)
+    shutil.rmtree(root / "validation")
+    code, err = _run(
+        capsys, "--data", str(root), "--tracking-uri", unreachable_uri, "--version-file", str(tmp_path / "v")
+    )
+    assert code == flow.EXIT_USAGE and "missing split 'validation'" in err
+
+
+def test_negative_epochs(capsys, small_dataset, tmp_path, unreachable_uri):
+    code, err = _run(capsys, "--data", str(small_dataset), "--epochs", "-1", "--tracking-uri", unreachable_uri,
+                     "--version-file", str(tmp_path / "v"))  # fmt: skip
+    assert code == flow.EXIT_USAGE and "epochs must be >= 0" in err
+
+
+def test_unreadable_checkpoint(capsys, small_dataset, tmp_path, unreachable_uri):
+    ckpt = tmp_path / "food11.pth"
+    ckpt.write_text("not a checkpoint")
+    code, err = _run(capsys, "--data", str(small_dataset), "--preset", "ci", "--init-checkpoint", str(ckpt),
+                     "--tracking-uri", unreachable_uri, "--version-file", str(tmp_path / "v"))  # fmt: skip
+    assert code == flow.EXIT_USAGE and "not a readable state-dict checkpoint" in err
+
+
+def test_checkpoint_of_another_width(capsys, small_dataset, tmp_path, unreachable_uri):
+    ckpt = tmp_path / "wide.pth"
+    torch.save(mobilenet_v2(width_mult=1.0).state_dict(), ckpt)
+    code, err = _run(capsys, "--data", str(small_dataset), "--preset", "ci", "--init-checkpoint", str(ckpt),
+                     "--tracking-uri", unreachable_uri, "--version-file", str(tmp_path / "v"))  # fmt: skip
+    assert code == flow.EXIT_USAGE and "does not fit this MobileNetV2" in err
+
+
+def test_unreachable_mlflow(capsys, small_dataset, tmp_path, unreachable_uri):
+    version_file = tmp_path / "v"
+    code, err = _run(capsys, "--data", str(small_dataset), "--preset", "ci", "--tracking-uri", unreachable_uri,
+                     "--version-file", str(version_file))  # fmt: skip
+    assert code == flow.EXIT_MLFLOW and "not reachable" in err
+    assert version_file.read_text() == ""  # nothing registered
+
+
+def test_help_documents_exit_codes(capsys):
+    with pytest.raises(SystemExit) as exc:
+        flow.parse_args(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--artifact-format" in out and "1 model tests failed" in out
