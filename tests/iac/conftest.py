@@ -1,8 +1,15 @@
-"""Shared fixtures of the offline infrastructure checks: slow tools run once per session."""
+"""Shared fixtures of the offline infrastructure checks.
+
+The two slowest tools (ansible-lint, checkov) start in the background as soon as
+collection shows that a selected test needs them, and run while the other checks do;
+each runs once per session and the tests assert per file on the parsed output.
+"""
 
 from __future__ import annotations
 
 import sys
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,10 +20,53 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import iac_tools as t  # noqa: E402
 import iac_values as v  # noqa: E402
 
+_POOL: ThreadPoolExecutor | None = None
+_BACKGROUND: dict[str, Future] = {}
+_RENDERED = Path(tempfile.mkdtemp(prefix="gg-iac-rendered-"))
+
+
+def _slow_jobs() -> dict:
+    return {
+        "lint_report": lambda: t.ansible_lint([t.REPO / "ansible"]),
+        "checkov_results": lambda: v.checkov_repo(v.write_rendered(_RENDERED / "checkov")),
+    }
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    global _POOL
+    wanted = {name for item in items for name in getattr(item, "fixturenames", ())}
+    jobs = {name: job for name, job in _slow_jobs().items() if name in wanted}
+    if jobs:
+        _POOL = ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="iac")
+        _BACKGROUND.update({name: _POOL.submit(job) for name, job in jobs.items()})
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _POOL is not None:
+        _POOL.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(name: str):
+    future = _BACKGROUND.get(name)
+    return future.result() if future is not None else _slow_jobs()[name]()
+
+
+@pytest.fixture(scope="session")
+def lint_report() -> list[dict]:
+    """ansible-lint --offline (production profile) over ansible/, parsed (codeclimate JSON)."""
+    return _result("lint_report")
+
+
+@pytest.fixture(scope="session")
+def checkov_results() -> dict:
+    """checkov over terraform, the rendered charts, the workflows and every file (secrets)."""
+    return _result("checkov_results")
+
 
 @pytest.fixture(scope="session")
 def kube_version() -> str:
-    """The Kubernetes version Kubespray installs (from the cluster inventory's group_vars)."""
+    """The Kubernetes version Kubespray installs (kube_version in ansible/vars/versions.yml)."""
     return v.kubespray_kube_version()
 
 
@@ -34,7 +84,7 @@ def repo_files() -> list[Path]:
 
 @pytest.fixture(scope="session")
 def chart_dirs() -> list[Path]:
-    return [c for c in t.charts() if (c / "values.yaml").exists()]
+    return v.app_and_platform_charts()
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +101,9 @@ def rendered_defaults(chart_dirs) -> dict[str, list[dict]]:
         values = {k: val for k, val in v.deploy_values(c).items() if k != "image"}
         out[c.name] = t.render_chart(c, values, v.chart_namespace(c))
     return out
+
+
+@pytest.fixture(scope="session")
+def rendered_dir(tmp_path_factory) -> Path:
+    """Every chart rendered (the lab's values) into files: what yamllint sees."""
+    return v.write_rendered(tmp_path_factory.mktemp("rendered"))

@@ -124,3 +124,27 @@ def deploy_workflow_set_string(env: str) -> str:
     expr = re.sub(r"\{\{[^}]*environment[^}]*\}\}", env, expr)
     expr = re.sub(r"\{\{[^}]*version[^}]*\}\}", str(EXAMPLE_VERSION), expr)
     return expr
+
+
+def app_and_platform_charts() -> list[Path]:
+    """The charts Argo CD deploys (k8s/app-common is only linked from the three environment charts)."""
+    return [c for c in t.charts() if (c / "values.yaml").exists()]
+
+
+def write_rendered(out: Path) -> Path:
+    """Every chart rendered with the lab's values into out/<chart>/<template>.yaml (for yamllint and checkov)."""
+    for chart in app_and_platform_charts():
+        for name, text in t.rendered_text(chart, deploy_values(chart), chart_namespace(chart)).items():
+            if name.endswith((".yaml", ".yml")) and text.strip():
+                dst = out / chart.name / name.split("/", 1)[1].replace("/", "_")
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_text(text)
+    return out
+
+
+def checkov_repo(rendered: Path) -> dict:
+    """checkov on tf/kvm (terraform), the rendered charts (kubernetes), workflows/ (argo_workflows)
+    and every repository file (secrets)."""
+    dirs = {"terraform": t.REPO / "tf" / "kvm", "kubernetes": rendered, "argo_workflows": t.REPO / "workflows"}
+    files = [p for p in t.repo_files() if p.stat().st_size < 1_000_000]
+    return t.checkov(dirs, files=files)

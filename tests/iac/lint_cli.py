@@ -23,19 +23,8 @@ def hadolint() -> list[str]:
 
 
 def checkov() -> list[str]:
-    import helm_python as helm
-
-    helm.disable_logging()
     with tempfile.TemporaryDirectory() as tmp:
-        for chart in [c for c in t.charts() if (c / "values.yaml").exists()]:
-            for name, text in t.rendered_text(chart, v.deploy_values(chart), v.chart_namespace(chart)).items():
-                if name.endswith((".yaml", ".yml")) and text.strip():
-                    dst = Path(tmp) / chart.name / name.split("/", 1)[1].replace("/", "_")
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    dst.write_text(text)
-        files = [p for p in t.repo_files() if p.stat().st_size < 1_000_000]
-        dirs = {"terraform": t.REPO / "tf" / "kvm", "kubernetes": Path(tmp), "argo_workflows": t.REPO / "workflows"}
-        result = t.checkov(dirs, files=files)
+        result = v.checkov_repo(v.write_rendered(Path(tmp)))
     print(f"checkov: {result['passed']} passed checks over {len(result['files'])} file(s)")
     return [f"{fw}: {check} {path} {resource}" for fw, check, path, resource in result["failed"]]
 

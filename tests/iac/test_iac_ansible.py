@@ -43,11 +43,6 @@ def syntax_failures(generated_inventory) -> dict[str, str]:
     return t.ansible_syntax(PLAYBOOKS, generated_inventory)
 
 
-@pytest.fixture(scope="session")
-def lint_report() -> list[dict]:
-    return t.ansible_lint([t.REPO / "ansible"])
-
-
 def test_every_reference_playbook_exists():
     missing = [p for p in REFERENCE if not (t.REPO / "ansible" / p).exists()]
     assert not missing

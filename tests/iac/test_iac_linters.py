@@ -3,31 +3,12 @@ Each slow tool runs once per session; the tests assert per file on its parsed ou
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import helm_python as helm
 import iac_tools as t
-import iac_values as v
 import pytest
 
 FILES = t.repo_files()
 PLAIN_YAML = [p for p in FILES if p.suffix in (".yml", ".yaml") and "/templates/" not in t.rel(p)]
 DOCKERFILES = t.dockerfiles(FILES)
-
-
-@pytest.fixture(scope="session")
-def rendered_dir(tmp_path_factory, chart_dirs) -> Path:
-    """Every chart rendered (the lab's values) into files: what yamllint and checkov see."""
-    helm.disable_logging()
-    out = tmp_path_factory.mktemp("rendered")
-    for chart in chart_dirs:
-        texts = t.rendered_text(chart, v.deploy_values(chart), v.chart_namespace(chart))
-        for name, text in texts.items():
-            if name.endswith((".yaml", ".yml")) and text.strip():
-                dst = out / chart.name / name.split("/", 1)[1].replace("/", "_")
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                dst.write_text(text)
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -54,14 +35,6 @@ def test_hadolint(path):
 def test_dockerfiles_found():
     # app/ and the training image are built from Dockerfiles in the repository.
     assert DOCKERFILES, "no Dockerfile in the repository"
-
-
-@pytest.fixture(scope="session")
-def checkov_results(rendered_dir) -> dict:
-    return t.checkov(
-        {"terraform": t.REPO / "tf" / "kvm", "kubernetes": rendered_dir, "argo_workflows": t.REPO / "workflows"},
-        files=[p for p in FILES if p.stat().st_size < 1_000_000],
-    )
 
 
 @pytest.mark.parametrize("framework", ["terraform", "kubernetes", "argo_workflows", "secrets"])
