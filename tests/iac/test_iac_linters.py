@@ -3,6 +3,8 @@ Each slow tool runs once per session; the tests assert per file on its parsed ou
 
 from __future__ import annotations
 
+import re
+
 import iac_tools as t
 import pytest
 
@@ -49,3 +51,26 @@ def test_checkov_checked_something(checkov_results):
 
 def test_no_credentials_or_private_keys_in_tracked_files():
     assert t.scan_secrets(FILES) == []
+
+
+INLINE_SKIP = re.compile(r"(checkov\.io/skip\d*:|checkov:skip=|#\s*noqa\b|hadolint ignore=|yamllint disable)(.*)")
+
+
+def test_every_inline_skip_carries_a_reason():
+    """Skips in the infrastructure files say why, like the ones in the linter configs."""
+    unexplained = []
+    for path in FILES:
+        if not t.rel(path).startswith(("ansible/", "k8s/", "workflows/", "tf/")) and path.name != "Dockerfile":
+            continue
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            m = INLINE_SKIP.search(line)
+            if not m:
+                continue
+            if m.group(1).startswith("checkov"):
+                explained = re.match(r"\s*CKV\w+\s*[=:]\s*\S.{10,}", m.group(2)) is not None
+            else:
+                explained = i > 0 and lines[i - 1].strip().startswith("#")
+            if not explained:
+                unexplained.append(f"{t.rel(path)}:{i + 1}: {line.strip()}")
+    assert not unexplained
