@@ -124,6 +124,7 @@ TUNING_GRID = (
     {"GG_WORKERS": 1, "GG_THREADS": 4, "GG_ORT_THREADS": 2},
     {"GG_WORKERS": 2, "GG_THREADS": 1, "GG_ORT_THREADS": 1},
     {"GG_WORKERS": 2, "GG_THREADS": 2, "GG_ORT_THREADS": 1},
+    {"GG_WORKERS": 2, "GG_THREADS": 2, "GG_ORT_THREADS": 2},
     {"GG_WORKERS": 2, "GG_THREADS": 4, "GG_ORT_THREADS": 1},
     {"GG_WORKERS": 4, "GG_THREADS": 1, "GG_ORT_THREADS": 1},
 )
@@ -136,16 +137,16 @@ def deployed_settings() -> dict[str, int]:
 
     from app import inference
 
-    clean = {k: os.environ.pop(k) for k in ("GG_WORKERS", "GG_THREADS") if k in os.environ}
+    saved = dict(os.environ)
+    for key in ("GG_WORKERS", "GG_THREADS", inference.ORT_THREADS_ENV):
+        os.environ.pop(key, None)
     try:
         conf = runpy.run_path(str(REPO_ROOT / "app" / "gunicorn.conf.py"))
-    finally:
-        os.environ.update(clean)
-    return {
-        "GG_WORKERS": conf["workers"],
-        "GG_THREADS": conf["threads"],
-        "GG_ORT_THREADS": inference.DEFAULT_ORT_THREADS,
-    }
+        ort_threads = int(os.environ.get(inference.ORT_THREADS_ENV, inference.DEFAULT_ORT_THREADS))
+    finally:  # the config file sets environment variables for its workers; not for this process
+        os.environ.clear()
+        os.environ.update(saved)
+    return {"GG_WORKERS": conf["workers"], "GG_THREADS": conf["threads"], "GG_ORT_THREADS": ort_threads}
 
 
 def run_serving(work: Path, duration_s: float, max_requests: int, say: Callable) -> dict:
