@@ -22,13 +22,17 @@ import iac_values as v  # noqa: E402
 
 _POOL: ThreadPoolExecutor | None = None
 _BACKGROUND: dict[str, Future] = {}
-_RENDERED = Path(tempfile.mkdtemp(prefix="gg-iac-rendered-"))
+
+
+def _checkov_on_rendered_charts() -> dict:
+    with tempfile.TemporaryDirectory(prefix="gg-iac-rendered-") as tmp:
+        return v.checkov_repo(v.write_rendered(Path(tmp)))
 
 
 def _slow_jobs() -> dict:
     return {
         "lint_report": lambda: t.ansible_lint([t.REPO / "ansible"]),
-        "checkov_results": lambda: v.checkov_repo(v.write_rendered(_RENDERED / "checkov")),
+        "checkov_results": _checkov_on_rendered_charts,
     }
 
 

@@ -716,6 +716,8 @@ def checkov(directories: dict[str, Path], files: list[Path] | None = None) -> di
             for check in report["results"].get("failed_checks", []):
                 results["failed"].append((fw, check["check_id"], check.get("file_path"), check.get("resource")))
             results["passed"] += len(report["results"].get("passed_checks", []))
+            by_fw = results.setdefault("passed_by_framework", {})
+            by_fw[fw] = by_fw.get(fw, 0) + len(report["results"].get("passed_checks", []))
             for key in ("passed_checks", "failed_checks", "skipped_checks"):
                 results["files"].update(c.get("file_path") for c in report["results"].get(key, []))
     return results
