@@ -73,14 +73,53 @@ def test_platform_service_ports_match_values(rendered):
 
 NAMESPACE_USE = re.compile(
     r"(?:\bnamespace:\s*|\s-n\s+|--namespace[= ]|--dest-namespace[= ]|\bdest_namespace:\s*)['\"]?(gourmetgram-[\w-]+)"
+    r"|[\w-]+\.(gourmetgram-[\w-]+)\.svc\b"
 )
+SERVICE_URL = re.compile(r"\b([a-z0-9-]+)\.(gourmetgram-[a-z0-9-]+)\.svc(?:\.cluster\.local)?:(\d+)")
+
+
+def namespace_findings(where: str, text: str) -> list[str]:
+    valid = {names.namespace(e) for e in (*names.ENVIRONMENTS, names.PLATFORM)}
+    used = {a or b for a, b in NAMESPACE_USE.findall(text)}
+    return [f"{where}: namespace {ns!r} is not one of names.py's {sorted(valid)}" for ns in sorted(used - valid)]
+
+
+def service_url_findings(where: str, text: str, rendered: dict[str, list[dict]]) -> list[str]:
+    """<service>.<namespace>.svc[.cluster.local]:<port> names a Service the charts render, on a port it has."""
+    by_namespace = {names.namespace(env): docs for env, docs in rendered.items()}
+    findings = []
+    for service, namespace, port in SERVICE_URL.findall(text):
+        services = {d["metadata"]["name"]: d for d in by_namespace.get(namespace, []) if d["kind"] == "Service"}
+        if service not in services:
+            findings.append(f"{where}: {service}.{namespace}: no such Service in the charts")
+        elif int(port) not in {p["port"] for p in services[service]["spec"]["ports"]}:
+            findings.append(f"{where}: {service}.{namespace}:{port}: the Service has no port {port}")
+    return findings
 
 
 @pytest.mark.parametrize("path", INFRA_TEXT_FILES, ids=[t.rel(p) for p in INFRA_TEXT_FILES])
 def test_namespaces_are_the_named_ones(path):
-    valid = {names.namespace(e) for e in (*names.ENVIRONMENTS, names.PLATFORM)}
-    used = set(NAMESPACE_USE.findall(path.read_text()))
-    assert used <= valid, f"{t.rel(path)} uses namespaces {sorted(used - valid)}; names.py has {sorted(valid)}"
+    assert namespace_findings(t.rel(path), path.read_text()) == []
+
+
+def test_service_urls_name_rendered_services_and_ports(rendered):
+    urls_seen = 0
+    findings = []
+    for path in [*INFRA_TEXT_FILES, *PYTHON_FOR_URLS]:
+        text = path.read_text()
+        urls_seen += len(SERVICE_URL.findall(text))
+        findings += service_url_findings(t.rel(path), text, rendered)
+    assert urls_seen, "no in-cluster service URL found in the workflows/playbooks"
+    assert findings == []
+
+
+def test_planted_wrong_namespace_and_service_url_are_caught(rendered):
+    assert namespace_findings("x", "namespace: gourmetgram-prod\n")
+    assert namespace_findings("x", "url: http://mlflow.gourmetgram-platfrom.svc:8000\n")
+    good = "http://mlflow.gourmetgram-platform.svc.cluster.local:8000"
+    assert service_url_findings("x", good, rendered) == []
+    assert service_url_findings("x", good.replace(":8000", ":5000"), rendered)
+    assert service_url_findings("x", good.replace("mlflow.", "mlfow."), rendered)
 
 
 @pytest.mark.parametrize("path", INFRA_TEXT_FILES, ids=[t.rel(p) for p in INFRA_TEXT_FILES])
@@ -112,6 +151,7 @@ def test_argocd_playbook_names_the_app_namespace_and_chart_path(env):
     assert "gourmetgram-" in text and "k8s/" in text
 
 
+PYTHON_FOR_URLS = [p for p in t.repo_files() if p.suffix == ".py" and t.rel(p).startswith("gourmetgram/")]
 PYTHON_SOURCES = [
     p
     for p in t.repo_files()
