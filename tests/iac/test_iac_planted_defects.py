@@ -200,3 +200,13 @@ def test_a_private_key_is_caught(tmp_path):
     begin, end = "-----BEGIN OPENSSH " + "PRIVATE KEY-----", "-----END OPENSSH " + "PRIVATE KEY-----"
     bad.write_text(f"{begin}\nb3BlbnNzaC1rZXktdjEAAAAA\n{end}\n")
     assert t.scan_secrets([bad]) == [f"{bad}:1: private key"]
+
+
+def test_checkov_catches_a_privileged_container(tmp_path):
+    import iac_values as v
+
+    rendered = v.write_rendered(tmp_path / "rendered")
+    deployment = rendered / "staging" / "templates_deployment.yaml"
+    _replace(deployment, "privileged: false", "privileged: true")
+    result = t.checkov({"kubernetes": rendered / "staging"})
+    assert {check for _, check, _, _ in result["failed"]} >= {"CKV_K8S_16"}
