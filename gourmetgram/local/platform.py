@@ -149,6 +149,7 @@ class LocalPlatform:
             self.traefik.wait_ready()
             services.wait_mlflow(self.state, s)
             return
+        self._check_ports_free(s)
         base_env = dict(NO_TELEMETRY_ENV)
         # MLflow is added after its stores are ready (Postgres needs its database first).
         (self.supervisor.programs_dir / f"{services.MLFLOW}.conf").unlink(missing_ok=True)
@@ -179,6 +180,27 @@ class LocalPlatform:
             cur.pid = int((self.supervisor.info(cur.program) or {}).get("pid", 0))
             self.say(f"  {env} serves {names.version_string(cur.version)} at {self.url(env)}")
         self.state.save_deployments(deployments)
+
+    def _check_ports_free(self, s: Settings) -> None:
+        """Fail before starting anything if an entry's port is taken (Traefik would just exit)."""
+        wanted = dict(asdict(s.ports))
+        if s.postgres_port:
+            wanted["postgres"] = s.postgres_port
+        if s.s3_port:
+            wanted["s3"] = s.s3_port
+        busy = []
+        for name, port in wanted.items():
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((s.host, int(port)))
+                except OSError:
+                    busy.append(f"{name} {port}")
+        if busy:
+            raise PlatformError(
+                f"ports in use on {s.host}: {', '.join(busy)}. Stop what uses them, or set the platform up "
+                "in another state dir with other ports (GG_STATE_DIR=... invoke local.up --port-offset N)"
+            )
 
     def down(self) -> None:
         """Stop every process; state (bundles, deployments, registry) stays for the next up."""
