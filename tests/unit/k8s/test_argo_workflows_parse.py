@@ -187,3 +187,19 @@ def test_run_training_arguments_parse_with_train_flow(bad_model):
     args = flow.parse_args([*argv, "--version-file", "/tmp/model_version"])
     assert args.artifact_format == ("state-dict" if bad_model == "true" else "onnx")
     assert args.synthetic and args.preset == "ci"
+
+
+def test_build_steps_agree_with_the_dockerfiles():
+    """fetch-model writes <context>/model and <context>/versions.txt, which app/Dockerfile copies by default;
+    the training image's working directory holds train/ and gourmetgram/ (python train/flow.py, python -m ...)."""
+    app_dockerfile = (values.REPO_ROOT / "app" / "Dockerfile").read_text()
+    assert re.search(r"^ARG MODEL_DIR=model$", app_dockerfile, flags=re.M)
+    assert re.search(r"^ARG VERSION_FILE=versions.txt$", app_dockerfile, flags=re.M)
+    build = (WORKFLOWS_DIR / "build-container-image.yaml").read_text()
+    assert 'fetch-model, --version, "{{workflow.parameters.model-version}}", --out, /work/repo]' in build
+    assert "--local context=/work/repo" in build and "--local dockerfile=/work/repo/app" in build
+    train_dockerfile = (values.REPO_ROOT / "train" / "Dockerfile").read_text()
+    workdir = re.findall(r"^WORKDIR (\S+)$", train_dockerfile, flags=re.M)[-1]
+    for package in ("train", "gourmetgram"):
+        assert re.search(rf"^COPY {package}/ \./{package}/$", train_dockerfile, flags=re.M), package
+    assert workdir.startswith("/")
