@@ -655,22 +655,28 @@ def scan_secrets(paths: Iterable[Path]) -> list[str]:
 
 def checkov_bin() -> Path:
     """checkov from its own venv (it needs a different python-hcl2 than ours), created on first use."""
+    import fcntl
+
     exe = CHECKOV_VENV / "bin" / "checkov"
     stamp = CHECKOV_VENV / ".requirements"
     want = CHECKOV_REQUIREMENTS.read_text()
-    if exe.exists() and stamp.exists() and stamp.read_text() == want:
+    CHECKOV_VENV.parent.mkdir(parents=True, exist_ok=True)
+    # One creator at a time (nox -s lint and the tests may start together).
+    with open(CHECKOV_VENV.parent / "checkov-venv.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if exe.exists() and stamp.exists() and stamp.read_text() == want:
+            return exe
+        print(f"creating {rel(CHECKOV_VENV)} from {rel(CHECKOV_REQUIREMENTS)} (once, from PyPI)", file=sys.stderr)
+        venv.EnvBuilder(with_pip=True, clear=True).create(CHECKOV_VENV)
+        res = run(
+            [CHECKOV_VENV / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check",
+             "-r", CHECKOV_REQUIREMENTS],
+            timeout=1200,
+        )  # fmt: skip
+        if res.returncode != 0:
+            raise RuntimeError(f"installing checkov into {CHECKOV_VENV} failed: {res.stderr[-3000:]}")
+        stamp.write_text(want)
         return exe
-    print(f"creating {rel(CHECKOV_VENV)} from {rel(CHECKOV_REQUIREMENTS)} (once)", file=sys.stderr)
-    venv.EnvBuilder(with_pip=True, clear=True).create(CHECKOV_VENV)
-    res = run(
-        [CHECKOV_VENV / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         "-r", CHECKOV_REQUIREMENTS],
-        timeout=1200,
-    )  # fmt: skip
-    if res.returncode != 0:
-        raise RuntimeError(f"installing checkov failed: {res.stderr[-3000:]}")
-    stamp.write_text(want)
-    return exe
 
 
 def _json_documents(text: str) -> list:
