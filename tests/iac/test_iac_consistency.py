@@ -262,3 +262,17 @@ def test_argocd_cli_image_matches_the_pinned_argocd_version():
     tags = {m for p in t.workflow_files() for m in re.findall(r"quay\.io/argoproj/argocd:([\w.-]+)", p.read_text())}
     assert tags, "no workflow uses the argocd CLI image"
     assert tags == {pinned}, f"workflows use argocd {sorted(tags)}, ansible/vars/versions.yml pins {pinned}"
+
+
+def test_node_addresses_agree_between_terraform_kubespray_and_the_inventory_generator():
+    """node1..3 -> 192.168.1.11..13 in tf/kvm (var.nodes), the Kubespray inventory and the generated inventory."""
+    import yaml
+
+    from gourmetgram.cluster import inventory
+
+    tf_nodes = t.hcl_blocks(t.load_hcl(t.REPO / "tf" / "kvm"), "variable")["nodes"]["default"]
+    hosts = yaml.safe_load((t.REPO / "ansible/k8s/inventory/mycluster/hosts.yaml").read_text())["all"]["hosts"]
+    kubespray_nodes = {name: h["ip"] for name, h in hosts.items()}
+    generated = yaml.safe_load(inventory.render_inventory("203.0.113.10", inventory.DEFAULT_NODES))
+    generated_nodes = {name: h["ansible_host"] for name, h in generated["all"]["hosts"].items()}
+    assert tf_nodes == kubespray_nodes == generated_nodes == dict(inventory.DEFAULT_NODES)
