@@ -203,3 +203,20 @@ def test_build_steps_agree_with_the_dockerfiles():
     for package in ("train", "gourmetgram"):
         assert re.search(rf"^COPY {package}/ \./{package}/$", train_dockerfile, flags=re.M), package
     assert workdir.startswith("/")
+
+
+def test_every_shell_script_is_valid_sh():
+    """`sh -n` on each script template (placeholders filled in): a quoting slip fails here, not on the cluster."""
+    import subprocess
+
+    checked = 0
+    for name in EXPECTED:
+        for template in _load(name)["spec"].get("templates", []):
+            script = template.get("script")
+            if not script or script["command"][0] != "sh":
+                continue
+            source = re.sub(r"\{\{[^}]*\}\}", "x", script["source"])
+            result = subprocess.run(["sh", "-n"], input=source, capture_output=True, text=True, check=False)
+            assert result.returncode == 0, f"{name} {template['name']}: {result.stderr}"
+            checked += 1
+    assert checked >= 10

@@ -168,3 +168,23 @@ def test_platform_pins_agree_with_the_python_pins():
     for pin in platform["mlflow"]["driverPackages"]:
         package, version = pin.split("==")
         assert constraints[package] == version, pin
+
+
+def test_platform_start_scripts_are_valid_sh(rendered):
+    import subprocess
+
+    scripts = [
+        container["args"][0]
+        for _owner, _pod, container in _containers(rendered[names.PLATFORM])
+        if container.get("command", [])[:1] == ["/bin/sh"]
+    ]
+    assert len(scripts) == 2  # MLflow's start command and the bucket job
+    for script in scripts:
+        result = subprocess.run(["sh", "-n"], input=script, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("env", names.ENVIRONMENTS)
+def test_app_rollout_keeps_the_old_version_until_the_new_one_is_ready(env, rendered):
+    deployment = next(d for d in rendered[env] if d["kind"] == "Deployment")
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
