@@ -276,3 +276,39 @@ def test_node_addresses_agree_between_terraform_kubespray_and_the_inventory_gene
     generated = yaml.safe_load(inventory.render_inventory("203.0.113.10", inventory.DEFAULT_NODES))
     generated_nodes = {name: h["ansible_host"] for name, h in generated["all"]["hosts"].items()}
     assert tf_nodes == kubespray_nodes == generated_nodes == dict(inventory.DEFAULT_NODES)
+
+
+def _chart_files(chart):
+    return {
+        str(p.relative_to(chart)): p.read_bytes()
+        for p in sorted(chart.rglob("*"))
+        if p.is_file() and p.name != "values.yaml"
+    }
+
+
+def test_environment_charts_differ_only_in_values():
+    staging, *others = [t.REPO / "k8s" / env for env in names.ENVIRONMENTS]
+    for chart in others:
+        assert _chart_files(chart) == _chart_files(staging), f"{t.rel(chart)} differs from k8s/staging beyond values"
+
+
+def _differences(a, b, prefix=""):
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {d for k in a.keys() | b.keys() for d in _differences(a.get(k), b.get(k), f"{prefix}{k}.")}
+    return set() if a == b else {prefix.rstrip(".")}
+
+
+def test_environment_values_differ_only_in_environment_settings():
+    """The env name, its image tag, its port, and whether the gateway may reach it (ReferenceGrant)."""
+    allowed = {"environment", "image.tag", "service.port", "referenceGrant.enabled"}
+    staging = values.chart_values(names.STAGING)
+    for env in names.ENVIRONMENTS:
+        assert _differences(values.chart_values(env), staging) <= allowed, env
+
+
+def test_per_environment_playbooks_differ_only_in_the_environment():
+    base = t.REPO / "ansible" / "argocd"
+    texts = {env: (base / f"argocd_add_{ {'production': 'prod'}.get(env, env)}.yml").read_text()
+             for env in names.ENVIRONMENTS}  # fmt: skip
+    normalised = {env: text.replace(env, "ENV") for env, text in texts.items()}
+    assert len(set(normalised.values())) == 1, "argocd_add_{staging,canary,prod}.yml differ beyond the env name"
