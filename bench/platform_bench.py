@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.load import run_wrk
 from bench.models import bench_jpeg
-from bench.platform_run import free_port_offset, run_invoke
+from bench.platform_run import between, free_port_offset, run_invoke
 from bench.serving import warm_up
 from gourmetgram import names
 
@@ -68,14 +68,19 @@ def run_platform(work: Path, parts: list[str], duration_s: float, max_requests: 
     out: dict[str, dict] = {}
     try:
         demo = run_invoke(["demo", f"--port-offset={offset}"], state, work / "invoke-demo.log", say)
-        demo["grouped"] = group_steps(demo["steps"])
+        demo["grouped"] = {
+            "platform up": between(demo["timeline"], "== local platform up", "== train"),
+            **group_steps(demo["steps"]),
+        }
         say(f"  invoke demo: {demo['wall_s']} s wall; " + json.dumps(demo["grouped"]))
         train = run_invoke(["local.train"], state, work / "invoke-local-train.log", say)
         train["grouped"] = group_steps(train["steps"])
         platform = LocalPlatform(state)
         for run, version in ((demo, 1), (train, 2)):
             try:
-                run["flow_phases"] = flow_phases(platform.mlflow_url, version)
+                run["flow_phases"] = phases = flow_phases(platform.mlflow_url, version)
+                rest = run["steps"].get("train", 0.0) - sum(phases.values())
+                phases["start-up (imports, data, MLflow run)"] = round(rest, 2)
             except Exception as exc:  # the split is a detail; the wall times stand without it
                 run["flow_phases_error"] = f"{type(exc).__name__}: {exc}"
         say(f"  invoke local.train: {train['wall_s']} s wall; " + json.dumps(train["grouped"]))
@@ -90,7 +95,18 @@ def run_platform(work: Path, parts: list[str], duration_s: float, max_requests: 
     return out
 
 
-def measure_gateway(platform, work: Path, duration_s: float, max_requests: int, say: Callable) -> dict:
+def _median(results: list[dict]) -> dict:
+    import statistics
+
+    out = dict(results[0])
+    out["requests"] = sum(r["requests"] for r in results)
+    out["errors"] = sum(r["errors"] for r in results)
+    for key in ("rps", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms"):
+        out[key] = round(statistics.median(r[key] for r in results), 2)
+    return out
+
+
+def measure_gateway(platform, work: Path, duration_s: float, max_requests: int, say: Callable, rounds: int = 3) -> dict:
     image = bench_jpeg(work / "food.jpg")
     current = platform.state.deployments().current
     prod = current[names.PRODUCTION]
@@ -100,15 +116,21 @@ def measure_gateway(platform, work: Path, duration_s: float, max_requests: int, 
         "env entry": platform.url(names.PRODUCTION),  # Traefik's production entry (port 8080 by default)
         "gateway": platform.gateway_url,  # Traefik's main entry: 90/10 production/canary
     }
-    result: dict = {"model": f"{prod.tag} (CI-size model)", "urls": paths}
-    for name, url in paths.items():
-        say(f"  {name}: {url}/predict")
+    result: dict = {"model": f"{prod.tag} (CI-size model)", "urls": paths, "rounds": rounds}
+    raw: dict[str, list[list[dict]]] = {name: [] for name in paths}
+    for url in paths.values():
         warm_up(url, image)
-        result[name] = []
-        for c in GATEWAY_CONCURRENCY:
-            r = run_wrk(f"{url}/predict", image, c, duration_s=duration_s, max_requests=max_requests)
-            say(f"    c={c:<3} {r.rps:8.1f} req/s  p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:6.2f} ms  errors {r.errors}")
-            result[name].append(r.as_dict())
+    for round_no in range(1, rounds + 1):  # interleaved, so the machine's drift hits every path alike
+        for name, url in paths.items():
+            say(f"  round {round_no}/{rounds} {name}: {url}/predict")
+            runs = []
+            for c in GATEWAY_CONCURRENCY:
+                r = run_wrk(f"{url}/predict", image, c, duration_s=duration_s, max_requests=max_requests)
+                say(f"    c={c:<3} {r.rps:8.1f} req/s  p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:6.2f} ms")
+                runs.append(r.as_dict())
+            raw[name].append(runs)
+    for name in paths:
+        result[name] = [_median([rnd[i] for rnd in raw[name]]) for i in range(len(GATEWAY_CONCURRENCY))]
     result["added_ms"] = {
         str(d["concurrency"]): {"p50": round(g["p50_ms"] - d["p50_ms"], 2), "p99": round(g["p99_ms"] - d["p99_ms"], 2)}
         for d, g in zip(result["direct"], result["gateway"], strict=True)

@@ -68,6 +68,7 @@ def run_invoke(args: list[str], state_dir: Path, log_path: Path, say, timeout_s:
     say(f"  $ GG_STATE_DIR={state_dir} invoke {' '.join(args)}   (output: {log_path})")
     start = time.monotonic()
     lines: list[str] = []
+    timeline: list[tuple[float, str]] = []
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
@@ -77,6 +78,7 @@ def run_invoke(args: list[str], state_dir: Path, log_path: Path, say, timeout_s:
             log.write(f"[{time.monotonic() - start:7.1f}s] {line}")
             lines.append(line.rstrip("\n"))
             if line.startswith("==> ") or line.startswith("== "):
+                timeline.append((round(time.monotonic() - start, 2), line.rstrip()))
                 say(f"    [{time.monotonic() - start:6.1f}s] {line.rstrip()}")
             if time.monotonic() - start > timeout_s:
                 proc.kill()
@@ -87,4 +89,11 @@ def run_invoke(args: list[str], state_dir: Path, log_path: Path, say, timeout_s:
     if code != 0:
         raise CommandFailed(f"invoke {' '.join(args)} exited with {code}; last lines:\n" + "\n".join(lines[-15:]))
     steps, total = parse_timings(output)
-    return {"wall_s": round(wall, 1), "steps": steps, "reported_total_s": total}
+    return {"wall_s": round(wall, 1), "steps": steps, "reported_total_s": total, "timeline": timeline}
+
+
+def between(timeline: list[tuple[float, str]], first: str, then: str) -> float | None:
+    """Seconds from the first output line starting with `first` to the next one starting with `then`."""
+    t0 = next((t for t, line in timeline if line.startswith(first)), None)
+    t1 = next((t for t, line in timeline if line.startswith(then) and t0 is not None and t >= t0), None)
+    return round(t1 - t0, 2) if t0 is not None and t1 is not None else None
