@@ -188,3 +188,22 @@ def test_platform_start_scripts_are_valid_sh(rendered):
 def test_app_rollout_keeps_the_old_version_until_the_new_one_is_ready(env, rendered):
     deployment = next(d for d in rendered[env] if d["kind"] == "Deployment")
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
+def test_every_tracked_symlink_stays_inside_the_repository():
+    """Argo CD refuses a whole repository that holds an absolute or out-of-bounds symlink
+    (repo-server CheckOutOfBoundsSymlinks on the checkout root); the charts rely on symlinks."""
+    import subprocess
+
+    listing = subprocess.run(
+        ["git", "ls-files", "-s"], cwd=values.REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    links = [line.split("\t", 1)[1] for line in listing.splitlines() if line.startswith("120000 ")]
+    assert len(links) >= 9  # Chart.yaml, templates, values.schema.json in each of the three environments
+    root = values.REPO_ROOT.resolve()
+    for link in links:
+        path = values.REPO_ROOT / link
+        target = path.readlink()
+        assert not target.is_absolute(), f"{link} -> {target} is absolute"
+        assert path.resolve().is_relative_to(root), f"{link} -> {target} leaves the repository"
+        assert path.exists(), f"{link} -> {target} is dangling"
