@@ -207,3 +207,21 @@ def test_every_tracked_symlink_stays_inside_the_repository():
         assert not target.is_absolute(), f"{link} -> {target} is absolute"
         assert path.resolve().is_relative_to(root), f"{link} -> {target} leaves the repository"
         assert path.exists(), f"{link} -> {target} is dangling"
+
+
+@pytest.mark.parametrize(
+    ("chart", "typo"),
+    [
+        (names.STAGING, {"service": {"externalIp": "10.56.0.17"}}),
+        (names.PLATFORM, {"minio": {"externalIp": "10.56.0.17"}}),
+        (names.CANARY, {"imag": {"tag": "canary-1.0.3"}}),
+    ],
+)
+def test_a_misspelled_value_is_rejected_not_ignored(chart, typo, render, external_ip_values):
+    import helm_python as helm
+
+    values_with_typo = external_ip_values(chart)
+    for key, value in typo.items():
+        values_with_typo.setdefault(key, {}).update(value)
+    with pytest.raises(helm.HelmError, match="additional properties|not allowed"):
+        render(chart, values_with_typo)
