@@ -168,6 +168,13 @@ def test_new_version_to_canary_under_traffic_without_failures(platform):
     assert served_version(platform.url(names.PRODUCTION)) == names.version_string(VERSIONS["good"])
 
 
+def test_promote_refuses_a_version_the_source_does_not_serve(platform):
+    good = VERSIONS["good"]  # approved, but canary now serves the new version
+    with pytest.raises(StepFailed, match=f"version {good} is not in canary"):
+        runner.promote(platform, names.CANARY, names.PRODUCTION, good)
+    assert served_version(platform.url(names.PRODUCTION)) == names.version_string(good)
+
+
 def test_gateway_split_matches_the_helm_weights(platform):
     """>= 1000 requests through the gateway; the canary share within the binomial 99.9% interval."""
     weights = values.route_weights()
