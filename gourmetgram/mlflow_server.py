@@ -13,6 +13,7 @@ it is ready, the error shows the log's tail.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -42,6 +43,15 @@ def no_telemetry_env(base: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     env.update(NO_TELEMETRY_ENV)
     return env
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Send sig to a process group; False if the group no longer exists."""
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 class MlflowServer:
@@ -169,21 +179,21 @@ class MlflowServer:
         return self._proc is not None and self._proc.poll() is None
 
     def stop(self, timeout: float = 15.0) -> None:
+        """End the server and its uvicorn workers (one process group); wait until they are gone."""
         proc, self._proc = self._proc, None
         if proc is not None:
             # The whole group: the leader may already be gone while its workers are not.
-            try:
-                os.killpg(proc.pid, 15)
-            except ProcessLookupError:
-                pass
+            _signal_group(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, 9)
-                except ProcessLookupError:
-                    pass
+                _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait(5)
+            # The workers outlive the leader by a moment; the port is free only once they exit.
+            deadline = time.monotonic() + timeout
+            while _signal_group(proc.pid, 0) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            _signal_group(proc.pid, signal.SIGKILL)
         if self._log_fh is not None:
             self._log_fh.close()
             self._log_fh = None
