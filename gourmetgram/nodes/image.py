@@ -2,8 +2,11 @@
 Debian's own packages, cached as a tarball keyed by everything that shapes it.
 
 A rerun with the same package list and customisation finds the tarball and
-skips debootstrap (minutes) entirely; `podman import` of the tarball takes
-seconds. The cache lives outside the repository so a clean clone reuses it.
+skips debootstrap (minutes) entirely. Beside the tarball the cache keeps it
+unpacked once: the nodes run on overlays of that directory (podman --rootfs
+DIR:O writes only to each container's own upper layer), so a run neither
+unpacks nor deletes a full root filesystem. The cache lives outside the
+repository so a clean clone reuses it.
 """
 
 from __future__ import annotations
@@ -136,6 +139,29 @@ def rootfs_tarball(cache_dir: Path | None = None, log=print) -> Path:
     return tarball
 
 
+def rootfs_dir(cache_dir: Path | None = None, log=print) -> Path:
+    """The cached, unpacked root filesystem (read-only by convention: only overlays write)."""
+    tarball = rootfs_tarball(cache_dir, log)
+    unpacked = _unpacked_path(tarball)
+    with open(tarball.parent / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not unpacked.is_dir():
+            log(f"node image: unpacking {tarball.name} into the cache (once)")
+            partial = Path(tempfile.mkdtemp(prefix="unpack-", dir=tarball.parent))
+            try:
+                subprocess.run(["tar", "--numeric-owner", "-xzf", str(tarball), "-C", str(partial)], check=True)
+                partial.chmod(0o755)
+                partial.rename(unpacked)
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
+    return unpacked
+
+
+def _unpacked_path(tarball: Path) -> Path:
+    return tarball.with_name(tarball.name.removesuffix(".tar.gz") + ".rootfs")
+
+
 def _build(tarball: Path, mirror: str, log) -> None:
     if os.geteuid() != 0:
         raise RuntimeError("building the node image needs root (debootstrap, chroot)")
@@ -168,7 +194,13 @@ def _build(tarball: Path, mirror: str, log) -> None:
             if tar.wait() != 0 or gz.returncode != 0:
                 raise RuntimeError("packing the node root filesystem failed")
         partial.rename(tarball)
+        # The freshly built tree is exactly what unpacking the tarball would give.
+        rootfs.chmod(0o755)
+        rootfs.rename(_unpacked_path(tarball))
     finally:
+        # debootstrap mounts /proc, /sys (and in a container may bind /dev) in
+        # the target; never let rmtree walk into a mount after a failure.
+        unmount_below(work)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -179,3 +211,16 @@ def _run(argv: list[str], logfile: Path) -> None:
         tail = logfile.read_text(errors="replace").splitlines()[-20:]
         sys.stderr.write("\n".join(tail) + "\n")
         raise RuntimeError(f"{argv[0]} failed ({proc.returncode}); last lines above")
+
+
+def unmount_below(path: Path) -> None:
+    """Unmount everything mounted under `path` (deepest first)."""
+    prefix = str(path)
+    mounts = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mnt = line.split()[4]
+            if mnt == prefix or mnt.startswith(prefix + "/"):
+                mounts.append(mnt)
+    for mnt in sorted(set(mounts), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mnt], capture_output=True, check=False)

@@ -59,7 +59,7 @@ class NodesRecord:
     bridges: dict[str, str]  # "private"/"public" -> bridge device
     ssh_key: str
     ansible_dir: str
-    rootfs: str  # the unpacked image; each node writes to its own overlay on top
+    rootfs: str  # the cached unpacked image; each node writes only to its own overlay on top
 
 
 class LabNodes:
@@ -87,7 +87,7 @@ class LabNodes:
             raise RuntimeError(f"lab nodes already up (state {self.state_dir}); run `invoke nodes.down` first")
         if os.geteuid() != 0:
             raise RuntimeError("lab nodes need root (rootful podman with bridge networks)")
-        tarball = image.rootfs_tarball(log=self.log)
+        rootfs = image.rootfs_dir(log=self.log)
         started = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         run_id = secrets.token_hex(3)
@@ -106,13 +106,12 @@ class LabNodes:
             bridges={"private": f"gg{run_id}priv", "public": f"gg{run_id}pub"},
             ssh_key=str(self.state_dir / "ssh" / "id_ed25519"),
             ansible_dir=str(self.state_dir / "ansible"),
-            rootfs=str(self.state_dir / "rootfs"),
+            rootfs=str(rootfs),
         )
         self._save(rec)  # from here on, down() knows what to clean up
         try:
             self.podman.write_config()
             self._ssh_key(rec)
-            self._rootfs(rec, tarball)
             self.podman.create_bridge_network(rec.networks["private"], rec.bridges["private"], PRIVATE_SUBNET, None)
             self.podman.create_bridge_network(rec.networks["public"], rec.bridges["public"], str(public), gw)
             for name in NODES:
@@ -145,16 +144,6 @@ class LabNodes:
         shutil.copyfile(f"{key}.pub", keys / image.USER)
         os.chmod(keys / image.USER, 0o644)
 
-    def _rootfs(self, rec: NodesRecord, tarball: Path) -> None:
-        """Unpack the cached tarball once per run; every node runs on an overlay of it.
-
-        `podman run --rootfs DIR:O` instead of `podman import`: an imported image
-        would also write podman's machine-global blob cache (/var/lib/containers/cache)."""
-        rootfs = Path(rec.rootfs)
-        rootfs.mkdir(parents=True)
-        self.log(f"lab nodes: unpacking {tarball.name}")
-        subprocess.run(["tar", "--numeric-owner", "-xzf", str(tarball), "-C", str(rootfs)], check=True)
-
     def _start_node(self, rec: NodesRecord, name: str) -> None:
         nets = [f"{rec.networks['private']}:ip={NODES[name]}"]
         if name == JUMP_HOST:
@@ -170,6 +159,8 @@ class LabNodes:
             "unmask=/proc/sys",
             "--volume",
             f"{self.state_dir / 'authorized_keys'}:{image.AUTHORIZED_KEYS_DIR}:ro",
+            # An overlay on the cached root filesystem, not `podman import`: an
+            # imported image would also write podman's machine-global blob cache.
             "--rootfs",
             f"{rec.rootfs}:O",
             "/sbin/init",
@@ -272,7 +263,7 @@ class LabNodes:
             # Unmounts podman's overlay storage.
             self.podman.run("system", "reset", "--force", check=False)
         _remove_empty_dirs(CNI_GLOBAL_DIRS)
-        _unmount_below(self.state_dir)
+        image.unmount_below(self.state_dir)
         shutil.rmtree(self.state_dir, ignore_errors=True)
         if rec is not None:
             self.log(f"lab nodes: removed run {rec.run_id} (containers, networks, storage, {self.state_dir})")
@@ -304,16 +295,3 @@ def _remove_empty_dirs(dirs: tuple[str, ...]) -> None:
             os.rmdir(d)
         except OSError:
             pass  # not empty (someone else's) or already gone
-
-
-def _unmount_below(path: Path) -> None:
-    """Unmount whatever podman's storage left mounted under `path` (deepest first)."""
-    prefix = str(path)
-    mounts = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mnt = line.split()[4]
-            if mnt == prefix or mnt.startswith(prefix + "/"):
-                mounts.append(mnt)
-    for mnt in sorted(set(mounts), key=len, reverse=True):
-        subprocess.run(["umount", "-l", mnt], capture_output=True, check=False)
