@@ -28,8 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 if __package__ in (None, ""):
-    # Run as a script (python train/flow.py): make the repository's packages importable.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    # Run as a script (python train/flow.py): import the repository's packages, not train/'s
+    # modules as top-level names (a bare `config` or `data` would shadow other packages).
+    _here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+    sys.path.insert(0, str(_here.parent))
 
 from gourmetgram.mlflow_server import NO_TELEMETRY_ENV
 
