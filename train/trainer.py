@@ -75,13 +75,24 @@ def _loader(dataset, cfg: TrainConfig, shuffle: bool) -> torch.utils.data.DataLo
     )
 
 
-def run_epoch(model, loader, criterion, device, optimizer=None) -> tuple[float, float, int]:
-    """One pass; trains when an optimizer is given. Returns (mean loss, accuracy, images)."""
+PROGRESS_EVERY_SECONDS = 30.0
+
+
+def run_epoch(model, loader, criterion, device, optimizer=None, log=None) -> tuple[float, float, int]:
+    """One pass; trains when an optimizer is given. Returns (mean loss, accuracy, images).
+
+    With log, long passes (full size on a CPU) report progress every PROGRESS_EVERY_SECONDS.
+    """
     training = optimizer is not None
     model.train(training)
     total_loss, correct, seen = 0.0, 0, 0
+    last_report = time.perf_counter()
     with torch.set_grad_enabled(training):
-        for x, y in loader:
+        for i, (x, y) in enumerate(loader, 1):
+            if log is not None and time.perf_counter() - last_report > PROGRESS_EVERY_SECONDS:
+                last_report = time.perf_counter()
+                n = max(seen, 1)
+                log(f"    batch {i}/{len(loader)}, loss {total_loss / n:.3f}, acc {correct / n:.3f}")
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             logits = model(x)
             loss = criterion(logits, y)
@@ -132,7 +143,7 @@ def train(
         for _ in range(n_epochs):
             epoch += 1
             t0 = time.perf_counter()
-            tr_loss, tr_acc, n_img = run_epoch(model, train_loader, criterion, device, optimizer)
+            tr_loss, tr_acc, n_img = run_epoch(model, train_loader, criterion, device, optimizer, log)
             train_secs = time.perf_counter() - t0
             va_loss, va_acc, _ = run_epoch(model, val_loader, criterion, device)
             secs = time.perf_counter() - t0
