@@ -169,6 +169,7 @@ class LocalPlatform:
         if s.artifacts == "s3":
             services.wait_s3(self.state, s)
             self.say(f"  s3 (rclone) ready on {s.host}:{s.s3_port}, bucket {services.values.artifact_bucket()}")
+        self.say(f"  starting mlflow ({s.backend} backend, {s.artifacts} artifacts)")
         self.supervisor.add(services.mlflow_program(self.state, s))
         self.traefik.wait_ready()
         services.wait_mlflow(self.state, s)
