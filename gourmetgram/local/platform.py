@@ -195,11 +195,13 @@ class LocalPlatform:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     sock.bind((s.host, int(port)))
+                except PermissionError:
+                    busy.append(f"{name} {port} (below 1024: needs root)")
                 except OSError:
                     busy.append(f"{name} {port}")
         if busy:
             raise PlatformError(
-                f"ports in use on {s.host}: {', '.join(busy)}. Stop what uses them, or set the platform up "
+                f"cannot listen on {s.host}: {', '.join(busy)}. Stop what uses them, or set the platform up "
                 "in another state dir with other ports (GG_STATE_DIR=... invoke local.up --port-offset N)"
             )
 
