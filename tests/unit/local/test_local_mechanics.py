@@ -114,3 +114,35 @@ def test_copy_tag_is_an_identical_read_only_bundle(tmp_path):
     assert not dest.stat().st_mode & stat.S_IWUSR
     with pytest.raises(bundles.BundleError, match="no bundle staging-1.0.4"):
         reg.copy_tag(names.STAGING, names.CANARY, 4)
+
+
+def test_up_refuses_a_taken_port_before_starting_anything(tmp_path):
+    import socket
+
+    from gourmetgram.local.platform import LocalPlatform, free_port
+    from gourmetgram.local.state import PlatformError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        p = LocalPlatform(tmp_path, say=lambda line: None)
+        ports = Ports(busy, *(free_port() for _ in range(5)))
+        p.configure(ports=ports)
+        with pytest.raises(PlatformError, match=f"staging {busy}"):
+            p.up()
+    assert not p.supervisor.running()
+    assert not (tmp_path / "supervisor" / "supervisord.pid").exists()
+
+
+def test_settings_are_fixed_per_state_dir(tmp_path):
+    from gourmetgram.local.platform import LocalPlatform
+    from gourmetgram.local.state import PlatformError
+
+    p = LocalPlatform(tmp_path, say=lambda line: None)
+    p.configure(ports=Ports.defaults(1000))
+    assert p.configure().ports == Ports.defaults(1000)
+    with pytest.raises(PlatformError, match="was set up with backend=sqlite"):
+        p.configure(backend="postgres")
+    with pytest.raises(PlatformError, match="backend must be one of"):
+        LocalPlatform(tmp_path / "other", say=lambda line: None).configure(backend="mysql")
