@@ -61,3 +61,12 @@ def test_early_stopping_after_patience(small_dataset):
                             batch_size=33)  # fmt: skip
     result = trainer.train(mobilenet_v2(width_mult=cfg.width_mult), *_sets(small_dataset, 32), cfg, log=lambda _: None)
     assert result.stopped_early and result.epochs_run < 6
+
+
+def test_long_epochs_report_progress_between_batches(small_dataset, monkeypatch):
+    monkeypatch.setattr(trainer, "PROGRESS_EVERY_SECONDS", 0.0)
+    cfg = config.CI.replace(input_size=32, head_epochs=1, finetune_epochs=0, batch_size=8)
+    lines = []
+    trainer.train(mobilenet_v2(width_mult=cfg.width_mult), *_sets(small_dataset, 32), cfg, log=lines.append)
+    progress = [line for line in lines if line.strip().startswith("batch ")]
+    assert progress and progress[-1].strip().startswith("batch 4/4")  # 33 images, batches of 8, remainder dropped
