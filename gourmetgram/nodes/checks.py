@@ -8,8 +8,11 @@ names the node and what is wrong. The Kubernetes checks need a cluster.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -131,9 +134,20 @@ def argocd_apps_healthy(host) -> None:
 
 def testinfra_hosts(ansible_dir: Path, names: list[str] | tuple[str, ...]) -> dict:
     """testinfra hosts that connect exactly as Ansible does (the generated ansible.cfg
-    + inventory: node2/node3 through the jump host)."""
+    + inventory: node2/node3 through the jump host).
+
+    One multiplexed SSH connection per node (ControlPath in a small ssh_config):
+    without it every check would pay two SSH handshakes (jump host + node)."""
     import testinfra
 
     os.environ["ANSIBLE_CONFIG"] = str(ansible_dir / "ansible.cfg")
     inventory = ansible_dir / "inventory.yml"
-    return {name: testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}") for name in names}
+    # A short directory: the control socket path must fit in 108 bytes.
+    control_dir = Path(tempfile.mkdtemp(prefix="ggcp-", dir="/tmp"))
+    atexit.register(shutil.rmtree, control_dir, True)
+    ssh_config = control_dir / "ssh_config"
+    ssh_config.write_text(f"Host *\n  ControlMaster auto\n  ControlPath {control_dir}/%C\n  ControlPersist 120s\n")
+    return {
+        name: testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}", ssh_config=str(ssh_config))
+        for name in names
+    }
