@@ -74,6 +74,7 @@ class Lifecycle:
             self.say(f"    built {tag}")
         with self.step("alias staging", f"{names.ALIAS_STAGING} -> version {n}"):
             self.registry.set_alias(names.ALIAS_STAGING, n)
+        previous = self.target.deployed_version(names.STAGING)
         deploy_problem = ""
         try:
             what = f"{names.image_tag(names.STAGING, n)} to {self.target.url(names.STAGING)}"
@@ -84,12 +85,24 @@ class Lifecycle:
             # which then sees the old version. We check once instead of waiting out the timeout.
             deploy_problem = exc.reason
         url = self.target.url(names.STAGING)
-        with self.step("test staging", f"{url}/version is {v} and {url}/test answers a class"):
-            result = run_staging_test(url, n, timeout=0 if deploy_problem else self.staging_timeout)
-            if not result.passed:
-                reason = result.reason + (f" (deploy staging: {deploy_problem})" if deploy_problem else "")
-                raise rules.RuleError(reason)
-            self.say(f"    {result.reason}")
+        try:
+            with self.step("test staging", f"{url}/version is {v} and {url}/test answers a class"):
+                result = run_staging_test(url, n, timeout=0 if deploy_problem else self.staging_timeout)
+                if not result.passed:
+                    reason = result.reason + (f" (deploy staging: {deploy_problem})" if deploy_problem else "")
+                    raise rules.RuleError(reason)
+                self.say(f"    {result.reason}")
+        except StepFailed as failed:
+            if not deploy_problem and previous is not None and previous != n:
+                # The version got ready but failed its test: staging goes back to what it served.
+                what = f"{names.image_tag(names.STAGING, previous)} back to {url}"
+                try:
+                    with self.step("restore staging", what):
+                        self.target.deploy(names.STAGING, previous)
+                except StepFailed as restore:
+                    reason = f"{failed.reason}; restoring staging failed too: {restore.reason}"
+                    raise StepFailed(failed.step, reason) from restore
+            raise
         with self.step("approve", f"{names.ALIAS_STAGING_APPROVED} -> version {n} (+ approval tag)"):
             self.registry.approve(n, url=url)
         self.promote(names.STAGING, names.CANARY, n)
@@ -112,8 +125,8 @@ class Lifecycle:
 
     def rollback(self, env: str) -> int:
         """Put env's previous known-good version back; returns it."""
-        names.image_tag(env, 0)  # validates env
         with self.step(f"rollback {env}", "choose the previous known-good version"):
+            names.image_tag(env, 0)  # validates env
             current = self.target.deployed_version(env)
             chosen = rules.choose_rollback(self.target.history(env), current, self.registry.is_approved)
             self.say(f"    {env}: {_v(current)} -> {names.version_string(chosen.version)}")
