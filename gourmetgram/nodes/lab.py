@@ -269,6 +269,18 @@ class LabNodes:
             self.log(f"lab nodes: removed run {rec.run_id} (containers, networks, storage, {self.state_dir})")
 
 
+# Test runs keep their state in /var/tmp/ggn-*; a run killed hard (SIGKILL)
+# cannot tear down, `invoke nodes.down --leftovers` finds and removes them.
+TEST_RUNS_GLOB = "/var/tmp/ggn-*"
+
+
+def leftover_runs() -> list[Path]:
+    """State dirs of test runs (they hold nodes.json while their nodes may exist)."""
+    import glob
+
+    return sorted(Path(d) for d in glob.glob(TEST_RUNS_GLOB) if Path(d).is_dir())
+
+
 def public_interface(rec: NodesRecord, name: str) -> str:
     """The node's "Internet-facing" interface: node1's public side; node2/3 have only the private one."""
     ifaces = rec.interfaces[name]

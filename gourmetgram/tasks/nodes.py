@@ -35,14 +35,19 @@ def up(c, playbooks=True):
     print("remove with: invoke nodes.down")
 
 
-@task
-def down(c):
+@task(help={"leftovers": "also remove test runs' nodes left by a killed test session (/var/tmp/ggn-*)"})
+def down(c, leftovers=False):
     """Remove the lab nodes: containers, networks, podman storage and the state dir."""
-    lab = _lab()
-    if lab.record() is None and not lab.state_dir.exists():
+    from gourmetgram.nodes.lab import LabNodes, leftover_runs
+
+    labs = [_lab()] + ([LabNodes(d) for d in leftover_runs()] if leftovers else [])
+    removed = 0
+    for lab in labs:
+        if lab.record() is not None or lab.state_dir.exists():
+            lab.down()
+            removed += 1
+    if not removed:
         print("lab nodes: nothing to remove")
-        return
-    lab.down()
 
 
 @task
