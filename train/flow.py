@@ -314,10 +314,11 @@ def flow(args: argparse.Namespace) -> int:
                 )
                 return EXIT_TESTS_FAILED
             mlflow.set_tag("gate", "passed")
-            mlflow.log_artifacts(str(model_dir), MODEL_ARTIFACT_DIR)
             try:
+                mlflow.log_artifacts(str(model_dir), MODEL_ARTIFACT_DIR)
                 version = register(client, run, args.artifact_format, cfg)
-            except MlflowException as exc:
+            except (MlflowException, OSError, requests.RequestException) as exc:
+                # The upload goes through the server (--serve-artifacts); its store may fail.
                 raise FlowError(f"registering {names.MODEL_NAME} failed: {exc}", EXIT_MLFLOW) from None
     write_version_file(args.version_file, version)
     print(
