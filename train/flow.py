@@ -342,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     except data.DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (MlflowException, requests.RequestException) as exc:
+        # The server went away or refused a call during the run.
+        print(f"error: MLflow: {exc}", file=sys.stderr)
+        return EXIT_MLFLOW
 
 
 if __name__ == "__main__":
