@@ -47,14 +47,19 @@ threads = _int_env("GG_THREADS", 2)
 # with the full-size model, 2 workers x 2 threads x 2 onnxruntime threads gave 67 req/s,
 # p50 52 ms at concurrency 4 and p50 16 ms at concurrency 1, against 42 req/s, 99 ms and
 # 35 ms with 1 onnxruntime thread (CPU time per request is the same, ~13 ms).
-os.environ.setdefault("GG_ORT_THREADS", "2")
+# Set in each worker by post_fork below (not in the master's or a test's environment).
+ort_threads = _int_env("GG_ORT_THREADS", 2)
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = _int_env("GG_TIMEOUT", 60)
 graceful_timeout = _int_env("GG_GRACEFUL_TIMEOUT", 20)
 keepalive = 5
 preload_app = False
-# Recycle workers now and then so slow leaks never build up; jitter keeps them from restarting together.
-max_requests = _int_env("GG_MAX_REQUESTS", 5000, minimum=0)
+# No planned worker recycling by default: a recycled worker closes its keep-alive connections,
+# and a client (or Traefik) that sends on one just then gets a reset. `python -m bench` counted
+# 12 such errors in ~60k requests with 5000, and 2 in 363 with 200 (none with 0); the soak in
+# tests/faults shows flat worker memory over thousands of requests, so there is no leak to bound.
+# GG_MAX_REQUESTS=N recycles anyway (jitter keeps the workers from restarting together).
+max_requests = _int_env("GG_MAX_REQUESTS", 0, minimum=0)
 max_requests_jitter = max_requests // 10
 # Worker heartbeat files in memory, not on a possibly slow disk (the Docker image has /dev/shm).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -78,6 +83,11 @@ def on_starting(server):
         if entry.endswith(".db"):
             os.unlink(os.path.join(path, entry))
     server.log.info("metrics of all workers are merged from %s", path)
+
+
+def post_fork(server, worker):
+    # The worker loads the app (and its onnxruntime session) after this hook: no preload.
+    os.environ["GG_ORT_THREADS"] = str(ort_threads)
 
 
 def child_exit(server, worker):
