@@ -142,7 +142,7 @@ def deployed_settings() -> dict[str, int]:
         os.environ.pop(key, None)
     try:
         conf = runpy.run_path(str(REPO_ROOT / "app" / "gunicorn.conf.py"))
-        ort_threads = int(os.environ.get(inference.ORT_THREADS_ENV, inference.DEFAULT_ORT_THREADS))
+        ort_threads = int(conf.get("ort_threads", inference.DEFAULT_ORT_THREADS))
     finally:  # the config file sets environment variables for its workers; not for this process
         os.environ.clear()
         os.environ.update(saved)
