@@ -35,6 +35,7 @@ class LoadResult:
     # Server CPU time per request (user + system, all processes and threads): unlike req/s it
     # hardly depends on what else runs on the machine. None where not measured.
     cpu_ms_per_request: float | None = None
+    error_kinds: dict | None = None  # wrk's split: connect / read / write / status (non-2xx/3xx) / timeout
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -89,4 +90,5 @@ def run_wrk(
         p99_ms=round(lat["p99"] / 1000, 2),
         mean_ms=round(lat["mean"] / 1000, 2),
         max_ms=round(lat["max"] / 1000, 2),
+        error_kinds={k: v for k, v in raw["errors"].items() if v} or None,
     )

@@ -68,9 +68,23 @@ def serving_md(serving: dict) -> list[str]:
     out += _table(["setup", "concurrency", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "CPU ms/req"], rows)
     ratios = serving.get("ratios", {})
     if ratios:
-        out += ["", "Throughput ratios (req/s over req/s):", ""]
-        rows = [[c, ratios["a_over_b"].get(c), ratios["a_over_c"].get(c)] for c in ratios["a_over_b"]]
-        out += _table(["concurrency", "(a)/(b)", "(a)/(c)"], [[r[0], _ratio(r[1]), _ratio(r[2])] for r in rows])
+        out += [
+            "",
+            "Ratios: measured req/s over req/s, and capacity from CPU time per request "
+            "(CPU ms/req of the other setup over ours: what the same dedicated cores would serve).",
+            "",
+        ]
+        rows = [
+            [
+                c,
+                _ratio(ratios["a_over_b"].get(c)),
+                _ratio(ratios.get("a_over_b_cpu", {}).get(c)),
+                _ratio(ratios["a_over_c"].get(c)),
+                _ratio(ratios.get("a_over_c_cpu", {}).get(c)),
+            ]
+            for c in ratios["a_over_b"]
+        ]
+        out += _table(["concurrency", "(a)/(b) req/s", "(a)/(b) capacity", "(a)/(c) req/s", "(a)/(c) capacity"], rows)
     if serving.get("batching_cpu_ms_per_image"):
         b = ", ".join(f"batch {k}: {v} ms" for k, v in serving["batching_cpu_ms_per_image"].items())
         out += ["", f"onnxruntime CPU time per image by batch size (one thread): {b}"]
@@ -149,7 +163,7 @@ def lifecycle_md(lifecycle: dict) -> list[str]:
 def training_md(training: dict) -> list[str]:
     out = ["## Training throughput (forward + backward + optimizer step, CPU)", ""]
     rows = [
-        [name, t["input_size"], t["width_mult"], t["batch_size"], t["images_per_s"], t["torch_threads"]]
+        [name, t["input_size"], str(t["width_mult"]), t["batch_size"], t["images_per_s"], t["torch_threads"]]
         for name, t in training.items()
         if isinstance(t, dict) and "images_per_s" in t
     ]

@@ -172,6 +172,10 @@ def run_serving(work: Path, duration_s: float, max_requests: int, say: Callable)
     out["ratios"] = {
         "a_over_b": _ratios(out["app"], out["reference"]),
         "a_over_c": _ratios(out["app"], out["ort_limit"]),
+        # The same ratios from CPU time per request: the capacity on dedicated cores, which a
+        # machine shared with other work does not skew the way it skews req/s.
+        "a_over_b_cpu": _cpu_ratios(out["app"], out["reference"]),
+        "a_over_c_cpu": _cpu_ratios(out["app"], out["ort_limit"]),
     }
     return out
 
@@ -182,6 +186,16 @@ def _ratios(num: list[dict], den: list[dict]) -> dict[str, float | None]:
         str(r["concurrency"]): (round(r["rps"] / by_c[r["concurrency"]], 3) if by_c.get(r["concurrency"]) else None)
         for r in num
     }
+
+
+def _cpu_ratios(num: list[dict], den: list[dict]) -> dict[str, float | None]:
+    """Capacity ratio num/den = den's CPU per request over num's, per concurrency."""
+    by_c = {r["concurrency"]: r.get("cpu_ms_per_request") for r in den}
+    out = {}
+    for r in num:
+        a, b = r.get("cpu_ms_per_request"), by_c.get(r["concurrency"])
+        out[str(r["concurrency"])] = round(b / a, 3) if a and b else None
+    return out
 
 
 def run_tuning(work: Path, duration_s: float, max_requests: int, say: Callable, rounds: int = 2) -> dict:
