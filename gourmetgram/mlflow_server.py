@@ -203,3 +203,34 @@ class MlflowServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a server in the foreground until Ctrl-C (for trying train/flow.py by hand)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m gourmetgram.mlflow_server", description=main.__doc__)
+    p.add_argument("--state-dir", type=Path, default=Path(".state/mlflow"), help="db, artifacts and log go here")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=None, help="default: a free port")
+    args = p.parse_args(argv)
+    server = MlflowServer(args.state_dir, host=args.host, port=args.port)
+    try:
+        server.start()
+    except MlflowServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"MLflow at {server.url} (log {server.log_path}); Ctrl-C stops it\nexport MLFLOW_TRACKING_URI={server.url}")
+    try:
+        while server.running():
+            time.sleep(1)
+        print(f"error: MLflow server exited; {server.log_path} ends with:\n{server.log_tail()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
