@@ -383,6 +383,78 @@ def deployed_image_steps(settings: Settings, floating_ip: str) -> list[tuple[str
     return out
 
 
+# ---- the lifecycle Target on the cluster (gourmetgram/cluster/target.py) ------------------------
+
+ARGOCD_NAMESPACE = "argocd"
+WORKFLOW_DONE_PHASES = ("Succeeded", "Failed", "Error")
+# Shown in dry-runs where a real run would use a value read from the cluster.
+VERSION_PLACEHOLDER = "<N>"
+
+
+def created_placeholder(template: str) -> str:
+    """What `kubectl create -o name` prints for a Workflow of `template` (dry-runs show this)."""
+    return f"workflow.argoproj.io/{template}-<id>"
+
+
+def build_image_steps(
+    settings: Settings, floating_ip: str, version: int | str, branch: str = names.DEFAULT_BRANCH
+) -> list[Step]:
+    """Submit build-container-image with build-only=true: fetch the model, build and push staging-1.0.N."""
+    tag = names.image_tag(names.STAGING, version)
+    params = {"model-version": str(int(version)), "branch": branch, "build-only": "true"}
+    if settings.repo_url:
+        params["repo-url"] = settings.repo_url
+    workflow = workflow_from_template("build-container-image", params)
+    return [submit_step(settings, floating_ip, workflow, f"build and push {tag} (branch {branch})")]
+
+
+def deploy_image_steps(settings: Settings, floating_ip: str, env: str, version: int | str) -> list[Step]:
+    """Submit deploy-container-image: Argo CD `app set gourmetgram-<env> --helm-set-string image.tag=<env>-1.0.N`,
+    sync, wait. The workflow holds the one copy of those argocd commands (and the admin login they need)."""
+    if version == VERSION_PLACEHOLDER:
+        names.namespace(env)
+        tag = f"{env}-{names.VERSION_MAJOR_MINOR}.{version}"
+    else:
+        tag = names.image_tag(env, version)
+        version = str(int(version))
+    workflow = workflow_from_template("deploy-container-image", {"environment": env, "model-version": str(version)})
+    return [submit_step(settings, floating_ip, workflow, f"Argo CD {names.app_name(env)}: image.tag={tag}, sync")]
+
+
+def workflow_phase_step(settings: Settings, floating_ip: str, created: str) -> Step:
+    """The phase of a submitted Workflow (`created` as `kubectl create -o name` printed it)."""
+    remote = ["kubectl", "-n", ARGO_NAMESPACE, "get", created, "-o", "jsonpath={.status.phase}"]
+    return remote_step(settings, floating_ip, remote, capture=True, title=f"phase of {created}")
+
+
+def copy_image_image() -> str:
+    """The skopeo image promote-model's copy-image step runs (one pin, in the workflow)."""
+    doc = yaml.safe_load((WORKFLOWS_DIR / "promote-model.yaml").read_text())
+    for template in doc["spec"]["templates"]:
+        if template["name"] == "copy-image":
+            return template["script"]["image"]
+    raise ValueError("workflows/promote-model.yaml has no copy-image template")
+
+
+def copy_image_step(settings: Settings, floating_ip: str, source: str, target: str, version: int | str) -> Step:
+    """skopeo copy <source>-1.0.N -> <target>-1.0.N in a one-off pod (promote-model's copy-image, same image)."""
+    names.check_promotion(source, target)
+    src, dst = names.image_ref(source, version), names.image_ref(target, version)
+    pod = "copy-" + names.image_tag(target, version).replace(".", "-")
+    remote = [
+        "kubectl", "run", "-n", ARGO_NAMESPACE, pod, f"--image={copy_image_image()}",
+        "--restart=Never", "--rm", "-i", "--quiet", "--pod-running-timeout=5m", "--command", "--",
+        "skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false", f"docker://{src}", f"docker://{dst}",
+    ]  # fmt: skip
+    return remote_step(settings, floating_ip, remote, title=f"copy image {src} -> {names.image_tag(target, version)}")
+
+
+def argocd_app_step(settings: Settings, floating_ip: str, env: str) -> Step:
+    """The Argo CD Application of env as JSON (the object `argocd app get -o json` prints; kubectl needs no login)."""
+    remote = ["kubectl", "-n", ARGOCD_NAMESPACE, "get", "application", names.app_name(env), "-o", "json"]
+    return remote_step(settings, floating_ip, remote, capture=True, title=f"Argo CD application {names.app_name(env)}")
+
+
 def mlflow_url(floating_ip: str) -> str:
     return f"http://{floating_ip}:{values.mlflow_port()}"
 

@@ -24,6 +24,10 @@ from gourmetgram.cluster.inventory import (
 )
 from gourmetgram.cluster.runner import CommandFailed, Runner, format_elapsed
 from gourmetgram.cluster.settings import Settings, SettingsError, load_settings
+from gourmetgram.cluster.target import ClusterTarget
+from gourmetgram.lifecycle import rules
+from gourmetgram.lifecycle.registry import Registry, RegistryError
+from gourmetgram.lifecycle.steps import Lifecycle, StepFailed
 
 DRY_RUN_HELP = "print the exact commands without running them"
 LEASE_SHOW_ATTEMPTS = 12
@@ -274,11 +278,75 @@ def train(c, dry_run=False, branch=names.DEFAULT_BRANCH, bad=False):
 )
 def promote(c, version, dry_run=False, from_=names.CANARY, to=names.PRODUCTION):
     """[11] Submit promote-model: copy <from>-1.0.N to <to>-1.0.N, deploy it, set the alias."""
+    n = _guard(_promotion_version, from_, to, version)  # refuses a disallowed pair before any command
     settings = _settings()
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
-    steps = _guard(cmd.promote_steps, settings, ip, from_, to, version)
+    target = ClusterTarget(settings, runner, ip)
+    # The same rule as the local platform: approved in MLflow, and served by the source right now.
+    source_version = _guard(_read, target.deployed_version, from_)
+    if dry_run:
+        runner.say(
+            f"a real run stops here unless version {n} is {names.ALIAS_STAGING_APPROVED} in MLflow "
+            f"({cmd.mlflow_url(ip)}) and {names.app_name(from_)} runs {names.image_tag(from_, n)}"
+        )
+    else:
+        approved = _registry_call(lambda: _registry(ip).is_approved(n))
+        refusal = rules.promotion_refusal(from_, to, n, approved, source_version)
+        if refusal:
+            raise Exit(f"refused: {refusal}", code=1)
+    steps = _guard(cmd.promote_steps, settings, ip, from_, to, n)
     _submit(runner, steps, "then `invoke status` shows the new tag and alias")
+
+
+def _promotion_version(source: str, target: str, version) -> int:
+    names.check_promotion(source, target)
+    return names.parse_version_string(names.version_string(version))
+
+
+def _read(fn, *args):
+    """A read from the cluster; a failed command ends the task with one line."""
+    try:
+        return fn(*args)
+    except CommandFailed as exc:
+        raise Exit(f"failed: {exc}", code=exc.returncode or 1) from None
+
+
+def _registry(floating_ip: str) -> Registry:
+    """The cluster's MLflow model registry (the platform's MLflow on node1's floating IP)."""
+    return Registry(cmd.mlflow_url(floating_ip))
+
+
+def _registry_call(fn):
+    try:
+        return fn()
+    except RegistryError as exc:
+        raise Exit(f"error: {exc}", code=1) from None
+
+
+@task(help={"dry_run": DRY_RUN_HELP, "env": "staging | canary | production"})
+def rollback(c, env, dry_run=False):
+    """[11b] Put back env's previous known-good version (from its Argo CD history); deploy it, move the alias."""
+    _guard(names.image_tag, env, 0)  # validates env before any command
+    settings = _settings()
+    runner = Runner(dry_run)
+    ip = _floating_ip(settings, runner)
+    target = ClusterTarget(settings, runner, ip)
+    if dry_run:
+        _guard(_read, target.history, env)  # prints the read; the choice needs its answer and MLflow's approvals
+        runner.say(
+            f"a real run picks the newest earlier version in that history that passed the staging test "
+            f"(approval in MLflow, {cmd.mlflow_url(ip)}), shown here as {cmd.VERSION_PLACEHOLDER}, and deploys it:"
+        )
+        target.deploy(env, cmd.VERSION_PLACEHOLDER)  # dry-run: prints the submit and the poll
+        runner.say(f"then sets alias {env} -> {cmd.VERSION_PLACEHOLDER} in MLflow")
+        return
+    lifecycle = Lifecycle(target, _registry_call(lambda: _registry(ip)), say=runner.say)
+    try:
+        chosen = lifecycle.rollback(env)
+    except StepFailed as exc:
+        raise Exit(f"rollback of {env} failed: {exc}", code=1) from None
+    runner.say(f"\n{env} serves {names.version_string(chosen)} again at {target.url(env)}")
 
 
 @task(help={"dry_run": DRY_RUN_HELP})
@@ -353,7 +421,7 @@ def destroy(c, dry_run=False):
 
 def register(ns: Collection) -> None:
     """Add the cluster tasks: top-level lab steps plus the argocd and workflows collections."""
-    for t in (lease, provision, inventory, hello, k8s, train, promote, status, tunnel, destroy):
+    for t in (lease, provision, inventory, hello, k8s, train, promote, rollback, status, tunnel, destroy):
         ns.add_task(t)
     argocd = Collection("argocd")
     argocd.__doc__ = "Argo CD applications of the lab (argocd_add_*.yml)."

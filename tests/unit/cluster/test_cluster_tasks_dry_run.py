@@ -100,6 +100,7 @@ def test_train_promote_status_tunnel(capsys):
     tasks.tunnel(Context(), service="workflows", dry_run=True)
     expected = (
         cmd.train_steps(s, ip, "mlops", True)
+        + [cmd.argocd_app_step(s, ip, "canary")]  # the promotion rule reads what canary serves
         + cmd.promote_steps(s, ip, "canary", "production", "4")
         + [step for _, step in cmd.deployed_image_steps(s, ip)]
         + cmd.mlflow_steps(ip)
