@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gourmetgram.nodes import image
+from gourmetgram.nodes.playbooks import ansible_env
 from gourmetgram.nodes.podman import Podman, PodmanError
 
 NODES = {"node1": "192.168.1.11", "node2": "192.168.1.12", "node3": "192.168.1.13"}
@@ -226,7 +227,7 @@ class LabNodes:
         if rec is None:
             raise RuntimeError("lab nodes are not up")
         ansible_dir = Path(rec.ansible_dir)
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ansible_dir / "ansible.cfg"))
+        env = dict(os.environ, **ansible_env(ansible_dir))
         return subprocess.run(
             ["ansible", "-i", str(ansible_dir / "inventory.yml"), pattern, *args],
             cwd=ansible_dir,

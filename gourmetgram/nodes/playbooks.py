@@ -26,6 +26,19 @@ NODE_EXTRA_VARS = {
     "gg_private_interface": "{{ gg_node_private_interface }}",
 }
 
+
+def ansible_env(ansible_dir: Path) -> dict[str, str]:
+    """Environment for ansible/ansible-playbook with one run's generated files.
+
+    Its own SSH control-socket dir: the sockets are named by user@host:port, and
+    every run's nodes share 192.168.1.11-13, so with the default ~/.ansible/cp a
+    concurrent run could reuse another run's live connection to another node2."""
+    return {
+        "ANSIBLE_CONFIG": str(ansible_dir / "ansible.cfg"),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(ansible_dir / "cp"),
+    }
+
+
 _RECAP_LINE = re.compile(r"^(?P<host>\S+)\s*:\s*(?P<counts>(?:\w+=\d+\s*)+)$")
 
 
@@ -95,7 +108,7 @@ def run_playbook(
         argv += ["-e", json.dumps(extra_vars)]
     if tags:
         argv += ["--tags", tags]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ansible_dir / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", **ansible_env(ansible_dir))
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     proc = subprocess.run(argv, cwd=ansible_dir, env=env, capture_output=True, text=True, check=False)
     output = proc.stdout + proc.stderr
