@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from gourmetgram.cluster.inventory import DEFAULT_USER
+
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # What the nodes need: systemd as PID 1, sshd, sudo and python3 for Ansible,
@@ -43,7 +45,7 @@ PACKAGES = (
     "docker.io",
     "iputils-ping",
 )
-USER = "cc"
+USER = DEFAULT_USER  # the lab's login user, as the inventory has it
 # Where sshd also looks for keys: the run mounts its generated public key
 # here read-only, so the image holds no key and each run brings its own.
 AUTHORIZED_KEYS_DIR = "/etc/ssh/authorized_keys.d"

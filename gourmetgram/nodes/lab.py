@@ -22,11 +22,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from gourmetgram.cluster.inventory import DEFAULT_NODES
 from gourmetgram.nodes import image
 from gourmetgram.nodes.playbooks import ansible_env
 from gourmetgram.nodes.podman import Podman, PodmanError
 
-NODES = {"node1": "192.168.1.11", "node2": "192.168.1.12", "node3": "192.168.1.13"}
+# The lab's nodes and private addresses, as Terraform and the cluster inventory have them.
+NODES = dict(DEFAULT_NODES)
 PRIVATE_SUBNET = "192.168.1.0/24"
 JUMP_HOST = "node1"
 PUBLIC_POOL = ipaddress.ip_network("10.213.0.0/16")  # the /24 for node1's public side is picked from here
