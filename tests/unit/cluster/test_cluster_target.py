@@ -380,3 +380,23 @@ def test_promote_submits_an_allowed_approved_served_version(cluster):
         "model-version": "3",
     }
     assert runner.remote()[0] == "kubectl -n argocd get application gourmetgram-canary -o json"
+
+
+def test_invoke_rollback_dry_run_prints_the_read_and_the_deploy(example_process_env, monkeypatch, capsys):
+    from gourmetgram.cluster import runner as runner_mod
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError(f"dry-run started a process: {args}")
+
+    monkeypatch.setattr(runner_mod.subprocess, "run", forbidden)
+    tasks.rollback(Context(), env="canary", dry_run=True)
+    out = capsys.readouterr().out
+    ran = [line.removeprefix("would run: ssh ").split(f"cc@{IP} ", 1)[1] for line in out.splitlines()
+           if line.startswith("would run: ")]  # fmt: skip
+    assert ran == [
+        "'kubectl -n argocd get application gourmetgram-canary -o json'",
+        "'kubectl create -n argo -f - -o name' <<'EOF'",
+        "'kubectl -n argo get '\"'\"'workflow.argoproj.io/deploy-container-image-<id>'\"'\"' -o '\"'\"'jsonpath="
+        "{.status.phase}'\"'\"''",
+    ]
+    assert '"value": "<N>"' in out and "then sets alias canary -> <N> in MLflow" in out
