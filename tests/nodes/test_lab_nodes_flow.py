@@ -62,6 +62,12 @@ def test_playbook_applies_then_changes_nothing(playbook_passes, index):
     assert not changed, f"second run of {second.playbook} changed something: {changed}\n{second.output[-3000:]}"
 
 
+def test_hello_host_prints_every_node_hostname(playbook_passes):
+    hello = playbook_passes[0][playbooks.NODE_PLAYBOOKS.index("general/hello_host.yml")]
+    for name in NODES:
+        assert f"The hostname of {name} is {name}" in hello.output
+
+
 def test_first_pass_did_configure_the_nodes(playbook_passes):
     # Guards the changed=0 test against a run where nothing ever applied.
     assert sum(run.changed for run in playbook_passes[0]) > 0
