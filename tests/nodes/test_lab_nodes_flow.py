@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -34,6 +35,17 @@ def test_nodes_are_separate_systemd_machines(lab, record):
         assert sh("sudo -n -u cc sudo -n true && echo ok") == "ok"  # cc: passwordless sudo
     for what, values in seen.items():
         assert len(values) == len(NODES) and "" not in values, f"{what} not unique per node: {values}"
+
+
+def test_podman_uses_runc_cgroupfs_limits_and_the_run_dir(lab, record):
+    fmt = "{{.Host.OCIRuntime.Name}} {{.Host.CgroupManager}} {{.Store.GraphRoot}} {{.Store.RunRoot}}"
+    runtime, cgroups, graph_root, run_root = lab.podman.run("info", "--format", fmt).stdout.split()
+    assert (runtime, cgroups) == ("runc", "cgroupfs")
+    for path in (graph_root, run_root):
+        assert path.startswith(f"{lab.state_dir}/"), path
+    limits = lab.podman.run("exec", record.containers["node1"], "cat", "/proc/1/limits").stdout
+    assert re.search(r"Max open files\s+20000\s+20000", limits), limits
+    assert re.search(r"Max processes\s+32768\s+32768", limits), limits
 
 
 def test_node2_and_node3_only_through_node1(record):
