@@ -8,12 +8,18 @@ dependencies are installed once by ./lab, not again per session.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import nox
 
 nox.options.default_venv_backend = "none"
 nox.options.sessions = ["lint", "tests"]
 nox.options.error_on_missing_interpreters = True
+
+# Sessions have no venv of their own: make the tools of the interpreter running
+# nox (the project's .venv) win, even when nox is called by path (.venv/bin/nox).
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def _pytest(session: nox.Session, *paths: str) -> None:
