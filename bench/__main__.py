@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}: choose from {', '.join(PARTS)}")
 
+    # A timeout or `kill` must still run the cleanup (servers stopped, local.down): finally blocks
+    # run on SystemExit, not on the default SIGTERM death.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     work = args.work or Path(tempfile.mkdtemp(prefix="gourmetgram-bench-"))
