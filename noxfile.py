@@ -44,8 +44,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Default run: unit, offline infrastructure checks and the local end-to-end lifecycle."""
-    _pytest(session, "tests/unit", "tests/iac", "tests/e2e")
+    """Default run: ruff, unit, offline infrastructure checks, the local end-to-end lifecycle, faults."""
+    # ruff here too, so the default run covers the code style; tests/iac runs every infrastructure
+    # linter of the lint session per file (and more), so they are not run twice.
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    _pytest(session, "tests/unit", "tests/iac", "tests/e2e", "tests/faults")
 
 
 @nox.session
