@@ -7,12 +7,12 @@ import os
 import signal
 import time
 
-import numpy as np
 import pytest
 import requests
 from PIL import Image
 
 from gourmetgram import names
+from tests.support.app_server import jpeg_bytes
 
 JSON = {"Accept": "application/json"}
 
@@ -20,13 +20,6 @@ JSON = {"Accept": "application/json"}
 def predict(server, data: bytes | None, *, field: str = "file", filename: str = "photo.jpg", headers=None):
     files = {field: (filename, data, "application/octet-stream")} if data is not None else None
     return requests.post(server.url + "/predict", files=files, headers=headers or JSON, timeout=30)
-
-
-def jpeg_bytes(size: tuple[int, int] = (96, 64), seed: int = 0) -> bytes:
-    rng = np.random.default_rng(seed)
-    buf = io.BytesIO()
-    Image.fromarray(rng.integers(0, 255, size=(size[1], size[0], 3), dtype=np.uint8), "RGB").save(buf, format="JPEG")
-    return buf.getvalue()
 
 
 def assert_good_prediction(server) -> None:
@@ -108,7 +101,7 @@ BAD_INPUTS = {
 def test_bad_input_gets_a_clear_4xx_and_the_next_request_still_works(app_server, upload_limit, case):
     make_data, field, status, message = BAD_INPUTS[case]
     data = make_data(upload_limit)
-    workers_before = app_server.worker_pids()
+    workers_before = app_server.workers()
     resp = predict(app_server, data, field=field)
     assert resp.status_code == status, resp.text
     assert message in resp.json()["error"]
@@ -116,7 +109,7 @@ def test_bad_input_gets_a_clear_4xx_and_the_next_request_still_works(app_server,
     html = predict(app_server, data, field=field, headers={"Accept": "text/html"})
     assert html.status_code == status and 'class="error"' in html.text and message in html.text
     assert_good_prediction(app_server)
-    assert app_server.worker_pids() == workers_before, "a bad input must not kill or recycle a worker"
+    assert app_server.workers() == workers_before, "a bad input must not kill or recycle a worker"
 
 
 def test_metrics_merge_all_workers(app_server, test_version):
@@ -142,18 +135,18 @@ def test_metrics_merge_all_workers(app_server, test_version):
 
 
 def test_a_worker_killed_with_sigkill_is_replaced(app_server):
-    before = app_server.worker_pids()
+    before = app_server.workers()
     assert len(before) == 2
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        now = app_server.worker_pids()
+        now = app_server.workers()
         if victim not in now and len(now) == 2:
             break
         time.sleep(0.2)
     else:
-        pytest.fail(f"gunicorn did not replace worker {victim}: workers now {app_server.worker_pids()}")
+        pytest.fail(f"gunicorn did not replace worker {victim}: workers now {app_server.workers()}")
     for _ in range(6):  # both workers, including the new one, answer
         assert_good_prediction(app_server)
     assert requests.get(app_server.url + "/readyz", timeout=10).status_code == 200
