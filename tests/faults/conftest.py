@@ -7,32 +7,24 @@ a "fault report" section at the end of the pytest run.
 
 from __future__ import annotations
 
-import io
 import os
-import signal
-import socket
-import subprocess
-import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
-import torch
-from PIL import Image
 
 from gourmetgram import names
-from train import export
-from train.model import mobilenet_v2
+from tests.support.app_server import AppServer, child_pids, free_port, jpeg_bytes, make_tiny_model, start_app, wait_for
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TINY_INPUT_SIZE = 32
 NO_TELEMETRY = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 os.environ.update(NO_TELEMETRY)
+# The load loops post a bigger photo than the app's own e2e tests.
+LOAD_JPEG_SIZE = (160, 120)
 
 # name -> measurements; printed by pytest_terminal_summary below.
 FAULT_REPORT: dict[str, dict] = {}
@@ -46,28 +38,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(f"{name}: " + ", ".join(f"{k}={v}" for k, v in numbers.items()))
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def make_tiny_model(out_dir: Path, seed: int = 0) -> Path:
-    """A tiny untrained MobileNetV2 in the registered-artifact layout (model.onnx + model.json)."""
-    torch.set_num_threads(1)
-    torch.manual_seed(seed)
-    export.export_onnx(mobilenet_v2(width_mult=0.25), out_dir, TINY_INPUT_SIZE, names.CLASSES)
-    return out_dir
-
-
-def jpeg_bytes(size: tuple[int, int] = (160, 120), seed: int = 0) -> bytes:
-    rng = np.random.default_rng(seed)
-    img = Image.fromarray(rng.integers(0, 255, size=(size[1], size[0], 3), dtype=np.uint8), "RGB")
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=85)
-    return buf.getvalue()
-
-
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -75,86 +45,14 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def child_pids(pid: int) -> set[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    try:
-        return {int(p) for p in path.read_text().split()}
-    except FileNotFoundError:
-        return set()
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
-    """Poll until predicate() is truthy; return its value, or fail after timeout (a bound, not a measurement)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what} not reached within {timeout:.0f} s")
-
-
-@dataclass
-class AppProcess:
-    proc: subprocess.Popen
-    url: str
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def workers(self) -> set[int]:
-        return child_pids(self.proc.pid)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def start_app(tmp: Path, model_dir: Path, version: int = 1, **env: str) -> AppProcess:
-    """gunicorn -c app/gunicorn.conf.py 'app.app:create_app()', as bundles and images run it."""
-    port = free_port()
-    version_file = tmp / f"versions-{port}.txt"
+def start_fault_app(tmp: Path, model_dir: Path, version: int = 1, **env: str) -> AppServer:
+    """A real gunicorn app serving version 1.0.<version>, returned once /readyz answers and all workers run."""
+    fd, name = tempfile.mkstemp(prefix="versions-", suffix=".txt", dir=tmp)
+    os.close(fd)
+    version_file = Path(name)
     version_file.write_text(names.version_string(version) + "\n")
-    log_path = tmp / f"gunicorn-{port}.log"
-    full_env = {
-        **os.environ,
-        "GG_MODEL_DIR": str(model_dir),
-        "GG_VERSION_FILE": str(version_file),
-        "GG_WORKERS": "2",
-        "GG_ORT_THREADS": "1",
-        "GG_MAX_REQUESTS": "0",  # no planned worker recycling: every worker change is a fault
-        **env,
-    }
-    full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    with log_path.open("wb") as log_fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py"]
-            + ["--bind", f"127.0.0.1:{port}", "app.app:create_app()"],
-            cwd=REPO_ROOT,
-            env=full_env,
-            stdout=log_fh,
-            stderr=subprocess.STDOUT,
-        )
-    app = AppProcess(proc, f"http://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"gunicorn exited with {proc.returncode}:\n{app.log()}")
-        try:
-            if requests.get(app.url + "/readyz", timeout=2).status_code == 200:
-                wait_for(lambda: len(app.workers()) == int(full_env["GG_WORKERS"]), 30, what="all workers up")
-                return app
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    app.stop()
-    raise AssertionError(f"app not ready within 60 s:\n{app.log()}")
+    # No planned worker recycling: every worker change is a fault.
+    return start_app(tmp, model_dir, version_file, wait_workers=True, **{"GG_MAX_REQUESTS": "0", **env})
 
 
 @dataclass
@@ -173,7 +71,7 @@ class LoadLoop:
     clients: int = 4
     max_requests: int = 2000
     max_seconds: float = 120.0
-    jpeg: bytes = field(default_factory=jpeg_bytes)
+    jpeg: bytes = field(default_factory=lambda: jpeg_bytes(LOAD_JPEG_SIZE))
     outcomes: list[Outcome] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -224,6 +122,39 @@ class LoadLoop:
             t.join(timeout=self.max_seconds + 60)
         return self.stop()
 
+    def recovery(self, fault_at: float) -> Recovery:
+        """How the requests went from fault_at (a now() value) on; call after stop()."""
+        return Recovery.of(self.stop(), fault_at)
+
+
+@dataclass
+class Recovery:
+    """The outcomes of a load loop split at the moment of a fault (kill, restart)."""
+
+    outcomes: list[Outcome]  # the whole run, in time order
+    fault_at: float
+    after: list[Outcome]  # from the fault on
+    failures: list[Outcome]  # failed requests from the fault on
+    last_failure: float  # time of the last failure, fault_at if none failed
+    tail: list[Outcome]  # requests after the last failure
+
+    @classmethod
+    def of(cls, outcomes: list[Outcome], fault_at: float) -> Recovery:
+        after = [o for o in outcomes if o.t >= fault_at]
+        failures = [o for o in after if not o.ok]
+        last_failure = max((o.t for o in failures), default=fault_at)
+        tail = [o for o in after if o.t > last_failure]
+        return cls(outcomes, fault_at, after, failures, last_failure, tail)
+
+    def report(self) -> dict:
+        """The fault report's numbers for this run (measured, not asserted)."""
+        return {
+            "requests": len(self.outcomes),
+            "failed": len(self.failures),
+            "failure_kinds": sorted({o.detail for o in self.failures}),
+            "all_ok_again_after_s": round(self.last_failure - self.fault_at, 2),
+        }
+
 
 @pytest.fixture(scope="session")
 def faults_tmp(tmp_path_factory) -> Path:
@@ -237,10 +168,10 @@ def tiny_model(faults_tmp) -> Path:
 
 @pytest.fixture
 def app_factory(faults_tmp) -> Iterator:
-    started: list[AppProcess] = []
+    started: list[AppServer] = []
 
-    def start(model_dir: Path, **env: str) -> AppProcess:
-        app = start_app(faults_tmp, model_dir, **env)
+    def start(model_dir: Path, **env: str) -> AppServer:
+        app = start_fault_app(faults_tmp, model_dir, **env)
         started.append(app)
         return app
 
@@ -277,9 +208,9 @@ def wait():
 
 
 @pytest.fixture(scope="module")
-def module_app(faults_tmp, tiny_model) -> Iterator[AppProcess]:
+def module_app(faults_tmp, tiny_model) -> Iterator[AppServer]:
     """One real gunicorn app (tiny model, 2 workers) shared by a test module."""
-    app = start_app(faults_tmp, tiny_model)
+    app = start_fault_app(faults_tmp, tiny_model)
     yield app
     app.stop()
 
