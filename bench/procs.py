@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import requests
 
-# MLflow must never phone home, from any process the benchmarks start.
-NO_TELEMETRY = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# The product's helpers: MLflow must never phone home, from any process the benchmarks start.
+from gourmetgram.mlflow_server import NO_TELEMETRY_ENV as NO_TELEMETRY
+from gourmetgram.mlflow_server import free_port as free_port
 
 
 def rss_kib(pid: int) -> int:

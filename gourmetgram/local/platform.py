@@ -39,7 +39,7 @@ from gourmetgram.local.state import (
 from gourmetgram.local.supervisor import FAILED_STATES, Program, Supervisor
 from gourmetgram.local.traefik import PROGRAM as TRAEFIK
 from gourmetgram.local.traefik import Traefik
-from gourmetgram.mlflow_server import NO_TELEMETRY_ENV
+from gourmetgram.mlflow_server import NO_TELEMETRY_ENV, free_port
 
 APP_PREFIX = "app-"
 READY_TIMEOUT = 120.0
@@ -48,12 +48,6 @@ READY_TIMEOUT = 120.0
 NOT_READY_GRACE = 15.0
 # After Traefik switched, give in-flight requests to the old process a moment.
 DRAIN_SECONDS = 1.0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _now() -> str:

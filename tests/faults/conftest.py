@@ -19,10 +19,10 @@ import pytest
 import requests
 
 from gourmetgram import names
+from gourmetgram.mlflow_server import NO_TELEMETRY_ENV
 from tests.support.app_server import AppServer, child_pids, free_port, jpeg_bytes, make_tiny_model, start_app, wait_for
 
-NO_TELEMETRY = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-os.environ.update(NO_TELEMETRY)
+os.environ.update(NO_TELEMETRY_ENV)
 # The load loops post a bigger photo than the app's own e2e tests.
 LOAD_JPEG_SIZE = (160, 120)
 
