@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from gourmetgram import names
+from tests.support.app_server import TINY_INPUT_SIZE, jpeg_bytes
 from train import export
 from train.model import mobilenet_v2
-
-TINY_INPUT_SIZE = 32
 
 
 @pytest.fixture(scope="session")
@@ -50,14 +46,11 @@ def version_file(tmp_path) -> Path:
     return path
 
 
-def _jpeg(size=(80, 60), seed=0) -> bytes:
-    rng = np.random.default_rng(seed)
-    buf = io.BytesIO()
-    Image.fromarray(rng.integers(0, 255, size=(size[1], size[0], 3), dtype=np.uint8), "RGB").save(buf, "JPEG")
-    return buf.getvalue()
-
-
 @pytest.fixture
 def make_jpeg():
     """make_jpeg(size=(w, h), seed=0) -> JPEG bytes of random noise."""
-    return _jpeg
+
+    def make(size: tuple[int, int] = (80, 60), seed: int = 0) -> bytes:
+        return jpeg_bytes(size, seed)
+
+    return make
