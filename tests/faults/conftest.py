@@ -21,6 +21,7 @@ import requests
 from gourmetgram import names
 from gourmetgram.mlflow_server import NO_TELEMETRY_ENV
 from tests.support.app_server import AppServer, child_pids, free_port, jpeg_bytes, make_tiny_model, start_app, wait_for
+from tests.support.teardown import stop_all_after
 
 os.environ.update(NO_TELEMETRY_ENV)
 # The load loops post a bigger photo than the app's own e2e tests.
@@ -168,16 +169,12 @@ def tiny_model(faults_tmp) -> Path:
 
 @pytest.fixture
 def app_factory(faults_tmp) -> Iterator:
-    started: list[AppServer] = []
+    """start(model_dir, **env) -> AppServer (ready, all workers up); all stopped at teardown."""
 
     def start(model_dir: Path, **env: str) -> AppServer:
-        app = start_fault_app(faults_tmp, model_dir, **env)
-        started.append(app)
-        return app
+        return start_fault_app(faults_tmp, model_dir, **env)
 
-    yield start
-    for app in started:
-        app.stop()
+    yield from stop_all_after(start)
 
 
 @pytest.fixture(scope="session")
@@ -189,16 +186,11 @@ def fault_report() -> dict[str, dict]:
 @pytest.fixture
 def load_loop() -> Iterator:
     """load_loop(url, clients=4, max_requests=2000, max_seconds=120) -> a started LoadLoop; stopped at teardown."""
-    loops: list[LoadLoop] = []
 
     def start(url: str, **kwargs) -> LoadLoop:
-        loop = LoadLoop(url, **kwargs).start()
-        loops.append(loop)
-        return loop
+        return LoadLoop(url, **kwargs).start()
 
-    yield start
-    for loop in loops:
-        loop.stop()
+    yield from stop_all_after(start)
 
 
 @pytest.fixture(scope="session")

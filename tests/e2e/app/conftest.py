@@ -13,6 +13,7 @@ import pytest
 
 from gourmetgram import names
 from tests.support.app_server import AppServer, jpeg_bytes, make_tiny_model, start_app
+from tests.support.teardown import stop_all_after
 
 # Small enough that uploads over it are cheap to send, big enough for any test image.
 UPLOAD_LIMIT = 1024 * 1024
@@ -63,16 +64,11 @@ def upload_limit() -> int:
 @pytest.fixture
 def app_factory(app_tmp):
     """start(model_dir, version_file, wait_ready=True, **env) -> AppServer; all stopped at teardown."""
-    started: list[AppServer] = []
 
     def start(model_dir: Path, version_file: Path, wait_ready: bool = True, **env: str) -> AppServer:
-        server = start_app(app_tmp, model_dir, version_file, wait_ready=wait_ready, **{**E2E_ENV, **env})
-        started.append(server)
-        return server
+        return start_app(app_tmp, model_dir, version_file, wait_ready=wait_ready, **{**E2E_ENV, **env})
 
-    yield start
-    for server in started:
-        server.stop()
+    yield from stop_all_after(start)
 
 
 @pytest.fixture(scope="session")
