@@ -38,8 +38,12 @@ def test_versions_are_pinned_exactly():
         assert "latest" not in d["url"], name
         # The version appears in the URL (directly or through the Kubespray-shared argocd_version).
         assert d["version"] in d["url"] or "{{ argocd_version }}" in d["url"], name
-        # A checksum is either a real sha256 or empty (then the playbook refuses the download).
+        # A checksum is either a real sha256 or empty (then the playbook refuses the download,
+        # unless the publisher's checksum file is named: an https URL of the same release).
         assert d["sha256"] == "" or re.fullmatch(r"[0-9a-f]{64}", d["sha256"]), name
+        if "sha256_url" in d:
+            assert d["sha256_url"].startswith("https://"), name
+            assert d["url"].rsplit("/", 1)[0] == d["sha256_url"].rsplit("/", 1)[0], name
 
 
 def test_kubespray_group_vars_do_not_repeat_the_pins():
