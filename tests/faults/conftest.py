@@ -8,12 +8,14 @@ a "fault report" section at the end of the pytest run.
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -54,6 +56,15 @@ def start_fault_app(tmp: Path, model_dir: Path, version: int = 1, **env: str) ->
     version_file.write_text(names.version_string(version) + "\n")
     # No planned worker recycling: every worker change is a fault.
     return start_app(tmp, model_dir, version_file, wait_workers=True, **{"GG_MAX_REQUESTS": "0", **env})
+
+
+def _accepts(host: str, port: int) -> bool:
+    """True while something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 @dataclass
@@ -264,6 +275,11 @@ class PlatformHarness:
         from gourmetgram.local import services
 
         self.platform.supervisor.rpc().supervisor.stopProcess(services.MLFLOW, True)
+        # supervisord reports STOPPED when `mlflow server` exits, but its uvicorn workers can
+        # still answer for a moment while they shut down: MLflow is only "down" once the
+        # port refuses connections.
+        url = urlsplit(services.mlflow_url(self.platform.settings))
+        wait_for(lambda: not _accepts(url.hostname, url.port), 60, what="MLflow's port closed")
 
     def start_mlflow(self) -> None:
         from gourmetgram.local import services
