@@ -16,13 +16,12 @@ import pwd
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 
 from gourmetgram import names, values
-from gourmetgram.local.state import PlatformError, Settings, State
+from gourmetgram.local.state import PlatformError, Settings, State, wait_until
 from gourmetgram.local.supervisor import Program
 from gourmetgram.mlflow_server import NO_TELEMETRY_ENV, MlflowServer
 
@@ -32,19 +31,6 @@ MLFLOW = "mlflow"
 POSTGRES = "postgres"
 S3 = "s3"
 S3_REGION = "us-east-1"
-
-
-def _wait(what: str, check, timeout: float, log_hint: Path) -> None:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception as exc:  # any failure of the probe means "not yet"
-            last = f" (last error: {str(exc).splitlines()[0][:200]})"
-        time.sleep(0.3)
-    raise PlatformError(f"{what} not ready within {timeout:.0f}s{last}; see {log_hint}")
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
@@ -137,7 +123,7 @@ def ensure_postgres_database(state: State, settings: Settings, timeout: float = 
         connect().close()
         return True
 
-    _wait("PostgreSQL", ready, timeout, state.logs / f"{POSTGRES}.log")
+    wait_until("PostgreSQL", ready, timeout, state.logs / f"{POSTGRES}.log")
     conn = connect()
     try:
         conn.autocommit = True
@@ -205,7 +191,7 @@ def wait_s3(state: State, settings: Settings, timeout: float = 30.0) -> None:
         buckets = {b["Name"] for b in client.list_buckets()["Buckets"]}
         return values.artifact_bucket() in buckets
 
-    _wait("rclone serve s3", ready, timeout, state.logs / f"{S3}.log")
+    wait_until("rclone serve s3", ready, timeout, state.logs / f"{S3}.log")
 
 
 # -- MLflow -----------------------------------------------------------------------------------------
@@ -248,7 +234,7 @@ def mlflow_url(settings: Settings) -> str:
 
 def wait_mlflow(state: State, settings: Settings, timeout: float = 120.0) -> None:
     url = mlflow_url(settings)
-    _wait(
+    wait_until(
         f"MLflow at {url}",
         lambda: requests.get(f"{url}/health", timeout=2).status_code == 200,
         timeout,

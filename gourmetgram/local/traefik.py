@@ -18,7 +18,7 @@ import requests
 import yaml
 
 from gourmetgram import names, values
-from gourmetgram.local.state import PlatformError, Ports, write_atomic
+from gourmetgram.local.state import PlatformError, Ports, wait_until, write_atomic
 from gourmetgram.local.supervisor import Program
 
 PROGRAM = "traefik"
@@ -121,15 +121,8 @@ class Traefik:
         write_atomic(self.routes_path, yaml.safe_dump(dynamic_config(backends)))
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.api}/ping", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise PlatformError(f"Traefik did not answer {self.api}/ping within {timeout:.0f}s")
+        ping = f"{self.api}/ping"
+        wait_until(f"Traefik at {ping}", lambda: requests.get(ping, timeout=2).status_code == 200, timeout)
 
     def loaded_backends(self) -> dict[str, str]:
         """{env: backend URL} as Traefik serves it now (from its API)."""
