@@ -32,12 +32,19 @@ def test_versions_are_pinned_exactly():
     assert {k: v["version"] for k, v in downloads.items() if k != "argocd_cli"} == {
         "argo_workflows": "v3.6.5",
         "argo_events": "v1.9.6",
-        "gateway_api_crds": "v1.1.0",
+        **{name: VERSIONS["gg_gateway_api_version"] for name in VERSIONS["gg_gateway_api_crds"]},
     }
+    # The Gateway API CRDs are the five standard ones, each pinned by its own sha256.
+    assert [n.removeprefix("gateway_api_crd_") for n in VERSIONS["gg_gateway_api_crds"]] == [
+        "gatewayclasses", "gateways", "grpcroutes", "httproutes", "referencegrants"
+    ]  # fmt: skip
+    for name in VERSIONS["gg_gateway_api_crds"]:
+        assert re.fullmatch(r"[0-9a-f]{64}", downloads[name]["sha256"]), name
     for name, d in downloads.items():
         assert "latest" not in d["url"], name
-        # The version appears in the URL (directly or through the Kubespray-shared argocd_version).
-        assert d["version"] in d["url"] or "{{ argocd_version }}" in d["url"], name
+        # The URL names the version (directly or through the Kubespray-shared argocd_version),
+        # or the release's commit (a raw file at a commit is immutable).
+        assert d["version"] in d["url"] or "{{ argocd_version }}" in d["url"] or re.search(r"/[0-9a-f]{40}/", d["url"]), name
         # A checksum is either a real sha256 or empty (then the playbook refuses the download,
         # unless the publisher's checksum file is named: an https URL of the same release).
         assert d["sha256"] == "" or re.fullmatch(r"[0-9a-f]{64}", d["sha256"]), name
