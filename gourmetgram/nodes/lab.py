@@ -43,6 +43,29 @@ CNI_GLOBAL_DIRS = ("/var/lib/cni/results", "/var/lib/cni")
 CAPS = ("AUDIT_WRITE", "NET_ADMIN", "NET_RAW")
 
 
+# Where rootful podman (like `ip netns`) bind-mounts network namespaces. The
+# first network namespace ever created on a machine turns this directory into a
+# shared mount of itself and leaves it so for every later user: host setup, not
+# a leftover of one run. prepare_host() makes it so before a run starts, so the
+# mount exists whether or not podman ran on this machine before.
+NETNS_DIR = Path("/run/netns")
+
+
+def _is_mountpoint(path: Path) -> bool:
+    return any(line.split()[4] == str(path) for line in Path("/proc/self/mountinfo").read_text().splitlines())
+
+
+def prepare_host() -> None:
+    """One-time host setup podman would do on its first network namespace (idempotent, needs root).
+
+    As containers/common's netns package does: create /run/netns, bind-mount it
+    on itself if it is not a mount point yet, and make it shared (recursively)."""
+    NETNS_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+    if not _is_mountpoint(NETNS_DIR):
+        subprocess.run(["mount", "--rbind", str(NETNS_DIR), str(NETNS_DIR)], check=True)
+    subprocess.run(["mount", "--make-rshared", str(NETNS_DIR)], check=True)
+
+
 def default_state_dir() -> Path:
     return Path(os.environ.get("GG_NODES_DIR", Path(__file__).resolve().parents[2] / ".state" / "nodes"))
 
@@ -90,6 +113,7 @@ class LabNodes:
             raise RuntimeError(f"lab nodes already up (state {self.state_dir}); run `invoke nodes.down` first")
         if os.geteuid() != 0:
             raise RuntimeError("lab nodes need root (rootful podman with bridge networks)")
+        prepare_host()
         rootfs = image.rootfs_dir(log=self.log)
         started = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)

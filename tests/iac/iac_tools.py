@@ -27,8 +27,6 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 KUBESPRAY = "ansible/k8s/kubespray"
-# CI has shared/ beside the checkout; the Gateway API CRDs live there.
-SCHEMAS = REPO.parent / "shared" / "schemas" / "gateway-api-v1.1.0"
 CHECKOV_REQUIREMENTS = HERE / "checkov-requirements.txt"
 CHECKOV_VENV = REPO / ".cache" / "checkov-venv"
 
@@ -373,14 +371,19 @@ def kube_validate(docs: list[dict], kube_version: str) -> list[str]:
 
 
 def gateway_schemas() -> dict[tuple[str, str], dict]:
-    """{(apiVersion, kind): openAPIV3Schema} from the Gateway API CRDs in ../shared/schemas."""
-    if not SCHEMAS.is_dir():
-        raise FileNotFoundError(
-            f"Gateway API CRD schemas not found at {SCHEMAS}: the checks expect shared/ beside the repository "
-            "(../shared/schemas/gateway-api-v1.1.0 relative to the repo root)"
-        )
+    """{(apiVersion, kind): openAPIV3Schema} from the pinned Gateway API CRDs (gourmetgram.gateway_schemas).
+
+    Without the files (a plain offline clone) the calling test is skipped with one
+    line saying how to get them; files that fail their sha256 fail the test."""
+    import pytest
+
+    from gourmetgram import gateway_schemas as gw
+
+    files = gw.locate()
+    if not files:
+        pytest.skip(f"Gateway API CRD schemas not available: {gw.HOW_TO_GET}")
     schemas = {}
-    for crd_file in sorted(SCHEMAS.glob("*.yaml")):
+    for crd_file in files.values():
         for crd in load_yaml_docs(crd_file):
             group = crd["spec"]["group"]
             kind = crd["spec"]["names"]["kind"]
@@ -413,7 +416,7 @@ def gateway_validate(docs: list[dict]) -> list[str]:
         where = f"{doc.get('__source__', '?')}: {doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
         schema = schemas.get((doc.get("apiVersion"), doc.get("kind")))
         if schema is None:
-            findings.append(f"{where}: {doc.get('apiVersion')} is not served by Gateway API v1.1.0")
+            findings.append(f"{where}: {doc.get('apiVersion')} is not served by the pinned Gateway API CRDs")
             continue
         body = {k: v for k, v in doc.items() if k not in ("__source__", "apiVersion", "kind", "metadata")}
         strict = _strict_schema(schema)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gourmetgram.nodes import checks, playbooks
-from gourmetgram.nodes.lab import LabNodes
+from gourmetgram.nodes.lab import LabNodes, prepare_host
 
 
 def _machine_snapshot() -> dict[str, set[str]]:
@@ -37,6 +37,11 @@ def machine_snapshot():
 
 @pytest.fixture(scope="session")
 def before_up() -> dict[str, set[str]]:
+    # The one-time host setup that podman's first network namespace does (a shared
+    # /run/netns mount, kept for every later user) is done first, as `up` does it:
+    # on a brand-new machine it is not a trace of this run. Everything else must be
+    # exactly as before once `down` ran.
+    prepare_host()
     return _machine_snapshot()
 
 

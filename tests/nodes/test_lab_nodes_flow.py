@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from gourmetgram.nodes import checks, playbooks
-from gourmetgram.nodes.lab import NODES, LabNodes, public_interface
+from gourmetgram.nodes.lab import NODES, LabNodes, prepare_host, public_interface
 
 NODE_NAMES = tuple(NODES)
 
@@ -106,6 +106,18 @@ def test_planted_failure_unmasked_firewalld_is_caught(hosts):
     finally:
         host.run_expect([0], "sudo systemctl mask firewalld")
     checks.firewalld_stopped_and_masked(host)
+
+
+def _netns_mounts() -> list[str]:
+    return [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if line.split()[4] == "/run/netns"]
+
+
+def test_host_netns_dir_is_prepared_once_and_shared(before_up):
+    # prepare_host ran before the snapshot (and in `up`): one shared /run/netns mount, never stacked.
+    prepare_host()
+    mounts = _netns_mounts()
+    assert len(mounts) == 1, mounts
+    assert "shared:" in mounts[0].split(" - ")[0], mounts[0]
 
 
 def test_failed_up_tears_down_what_it_created(lab, machine_snapshot):
