@@ -45,6 +45,11 @@ class TrainConfig:
     synthetic_image_size: int = 64
     # The gate: evaluation-split accuracy the model tests require.
     threshold: float = 0.8
+    # ... every class's recall at least this (a model that never answers one class is refused) ...
+    recall_floor: float = 0.25
+    # ... and, once a model serves production, at most this many accuracy points worse
+    # than it on the same evaluation images (train/evaluation.py: champion/challenger).
+    champion_margin: float = 0.02
     # Runtime
     seed: int = 0
     device: str = "auto"
@@ -68,6 +73,8 @@ class TrainConfig:
             (self.num_workers >= 0, "num_workers must be >= 0"),
             (self.on_bad_image in data.ON_BAD_IMAGE, f"on_bad_image must be one of {', '.join(data.ON_BAD_IMAGE)}"),
             (0 <= self.threshold <= 1, "threshold must be in [0, 1]"),
+            (0 <= self.recall_floor <= 1, "recall_floor must be in [0, 1]"),
+            (0 <= self.champion_margin <= 1, "champion_margin must be in [0, 1] (accuracy points as a fraction)"),
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
             (self.torch_threads >= 0, "torch_threads must be >= 0"),
             (self.synthetic_images_per_class >= 1, "synthetic_images_per_class must be >= 1"),

@@ -5,9 +5,13 @@
     python train/flow.py --data D --init-checkpoint food11.pt --epochs 0   # the lab: no training
 
 MLflow: MLFLOW_TRACKING_URI (or --tracking-uri); experiment food11-classifier.
-The model tests (train/tests/) run with pytest against the exported artifact;
-their output is logged as test_logs/pytest_output.txt with the metrics
-tests_ran/tests_passed/tests_failed. Only when all pass is a version of
+The model tests (train/tests/) run with pytest against the exported artifact:
+evaluation accuracy >= --threshold, every class's recall >= --recall-floor, and,
+once a model serves production (alias `production`), accuracy at most
+--champion-margin below it on the same evaluation images (train/evaluation.py).
+Their output is logged as test_logs/pytest_output.txt with the metrics
+tests_ran/tests_passed/tests_failed, and the evaluation report (per-class table,
+confusion matrix, comparison) under evaluation/. Only when all pass is a version of
 GourmetGramFood11Model registered and its number written to --version-file
 (otherwise that file is left empty and nothing is registered).
 
@@ -18,6 +22,7 @@ Exit codes: 0 registered; 1 model tests failed (nothing registered);
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -55,6 +60,7 @@ EXIT_MLFLOW = 3
 TESTS_DIR = Path(__file__).resolve().parent / "tests"
 REPO_ROOT = TESTS_DIR.parent.parent
 PYTEST_LOG_ARTIFACT = "test_logs/pytest_output.txt"
+EVALUATION_ARTIFACT_DIR = "evaluation"
 MODEL_ARTIFACT_DIR = "model"
 DEFAULT_VERSION_FILE = "/tmp/model_version"
 
@@ -100,6 +106,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", choices=config.DEVICES)
     p.add_argument("--seed", type=int)
     p.add_argument("--threshold", type=float, help="minimum evaluation accuracy of the model tests (default 0.8)")
+    p.add_argument("--recall-floor", type=float, help="minimum recall of every class (default 0.25)")
+    p.add_argument(
+        "--champion-margin", type=float, help="accuracy the candidate may lose against production (default 0.02)"
+    )
     p.add_argument("--on-bad-image", choices=data.ON_BAD_IMAGE, help="unreadable image: skip and count, or fail")
     p.add_argument("--init-checkpoint", type=Path, help="start from this state dict (as the lab emulates training)")
     p.add_argument("--save-checkpoint", type=Path, help="also save the trained state dict here")
@@ -129,6 +139,8 @@ def build_config(args: argparse.Namespace) -> config.TrainConfig:
             "device",
             "seed",
             "threshold",
+            "recall_floor",
+            "champion_margin",
             "on_bad_image",
         )
         if getattr(args, k) is not None
@@ -164,7 +176,34 @@ def load_checkpoint(model: torch.nn.Module, path: Path) -> None:
         raise FlowError(f"{path} does not fit this MobileNetV2 (check --width-mult): " + " ".join(first)) from None
 
 
-def run_model_tests(model_dir: Path, data_root: Path, cfg: config.TrainConfig, work: Path) -> GateResult:
+@dataclass
+class Champion:
+    """The model serving production now: the candidate is compared with it."""
+
+    version: str
+    model_dir: Path
+
+
+def fetch_champion(client: MlflowClient, uri: str, work: Path) -> Champion | None:
+    """Download the artifact of the version aliased `production`, or None when there is none yet."""
+    try:
+        mv = client.get_model_version_by_alias(names.MODEL_NAME, names.ALIAS_PRODUCTION)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE") or "not found" in str(exc):
+            return None
+        raise
+    dest = work / "champion"
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        path = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(dest), tracking_uri=uri)
+    except (MlflowException, OSError) as exc:
+        raise FlowError(f"could not download production's model (version {mv.version}): {exc}", EXIT_MLFLOW) from None
+    return Champion(str(mv.version), Path(path))
+
+
+def run_model_tests(
+    model_dir: Path, data_root: Path, cfg: config.TrainConfig, work: Path, champion: Champion | None = None
+) -> GateResult:
     junit = work / "gate-junit.xml"
     env = dict(os.environ)
     env.update(NO_TELEMETRY_ENV)
@@ -172,9 +211,16 @@ def run_model_tests(model_dir: Path, data_root: Path, cfg: config.TrainConfig, w
         GG_GATE_MODEL_DIR=str(model_dir),
         GG_GATE_DATA_DIR=str(data_root),
         GG_GATE_THRESHOLD=str(cfg.threshold),
+        GG_GATE_RECALL_FLOOR=str(cfg.recall_floor),
+        GG_GATE_CHAMPION_MARGIN=str(cfg.champion_margin),
         GG_GATE_ON_BAD_IMAGE=cfg.on_bad_image,
+        GG_GATE_REPORT_DIR=str(work / EVALUATION_ARTIFACT_DIR),
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p),
     )
+    for key in ("GG_GATE_CHAMPION_DIR", "GG_GATE_CHAMPION_VERSION"):
+        env.pop(key, None)
+    if champion is not None:
+        env.update(GG_GATE_CHAMPION_DIR=str(champion.model_dir), GG_GATE_CHAMPION_VERSION=champion.version)
     cmd = [
         sys.executable, "-m", "pytest", str(TESTS_DIR), "-v", "-rA", "--color=no",
         "-p", "no:cacheprovider", "--import-mode=importlib", "--rootdir", str(TESTS_DIR),
@@ -216,6 +262,32 @@ def register(client: MlflowClient, run, fmt: str, cfg: config.TrainConfig) -> st
         description=f"{cfg.preset} preset, {fmt} artifact, input {cfg.input_size}px",
     )
     return str(mv.version)
+
+
+def log_evaluation_report(report_dir: Path) -> list[str]:
+    """Log the gate's evaluation report to the active run and print its verdicts; the reasons it refuses."""
+    report_file = report_dir / "report.json"
+    if not report_file.is_file():  # the gate stopped before evaluating (e.g. the artifact does not load)
+        return []
+    report = json.loads(report_file.read_text())
+    mlflow.log_artifacts(str(report_dir), EVALUATION_ARTIFACT_DIR)
+    recalls = [r for r in report["per_class_recall"] if r is not None]
+    metrics = {"min_class_recall": min(recalls)} if recalls else {}
+    reasons = []
+    if report["under_the_floor"]:
+        pairs = zip(report["classes"], report["per_class_recall"], strict=True)
+        under = ", ".join(f"{c} {r:.3f}" for c, r in pairs if c in report["under_the_floor"])
+        reasons.append(f"class recall under the floor {report['recall_floor']:.2f}: {under}")
+    champion = report["champion"]
+    if champion is not None:
+        metrics.update(champion_accuracy=champion["champion_accuracy"], accuracy_drop=champion["drop"])
+        metrics["mcnemar_p_value"] = champion["test"]["p_value"]
+        mlflow.set_tags({"champion_version": champion["champion_version"], "champion_ok": str(champion["ok"])})
+        print(champion["explain"], flush=True)
+        if not champion["ok"]:
+            reasons.append(champion["explain"])
+    mlflow.log_metrics(metrics)
+    return reasons
 
 
 def write_version_file(path: Path, version: str) -> None:
@@ -299,17 +371,24 @@ def flow(args: argparse.Namespace) -> int:
             model.cpu()
             exporter(model, model_dir, cfg.input_size, names.CLASSES, width_mult=cfg.width_mult, preset=cfg.preset)
 
-            print("running the model tests (train/tests) ...", flush=True)
-            gate = run_model_tests(model_dir, data_root, cfg, work)
+            champion = fetch_champion(client, uri, work)
+            print(
+                "running the model tests (train/tests): "
+                + (f"against production version {champion.version}" if champion else "no production model yet"),
+                flush=True,
+            )
+            gate = run_model_tests(model_dir, data_root, cfg, work, champion)
             mlflow.log_text(gate.output, PYTEST_LOG_ARTIFACT)
             mlflow.log_metrics({"tests_ran": gate.ran, "tests_passed": gate.passed, "tests_failed": gate.failed})
+            reasons = log_evaluation_report(work / EVALUATION_ARTIFACT_DIR)
             if not gate.ok:
                 print(gate.output)
                 mlflow.set_tag("gate", "failed")
                 mlflow.end_run(status="FAILED")
                 print(
                     f"model tests FAILED ({gate.failed} of {gate.ran} failed): nothing registered; "
-                    f"run {run.info.run_id} in experiment {names.EXPERIMENT} has the pytest output",
+                    f"run {run.info.run_id} in experiment {names.EXPERIMENT} has the pytest output"
+                    + "".join(f"\n  {r}" for r in reasons),
                     file=sys.stderr,
                 )
                 return EXIT_TESTS_FAILED
