@@ -201,12 +201,33 @@ def run_serving(work: Path, duration_s: float, max_requests: int, say: Callable)
             "a_over_b": _ratios(img["app"], img["reference"]),
             "a_over_b_cpu": _cpu_ratios(img["app"], img["reference"]),
         }
+    out["criteria"] = criteria(out)
+    say("  " + ", ".join(f"{k} {v}" for k, v in out["criteria"].items()))
     say("per-request CPU breakdown inside the app (GG_PROFILE_DIR on; concurrency 4)")
     out["breakdown"] = {
         name: measure_breakdown(model, work, image, None, duration_s, max_requests, say, tag=name)
         for name, image in images.items()
     }
     return out
+
+
+def criteria(out: dict) -> dict:
+    """The numbers issue 16 judges, at concurrency 4 with the default settings (1 for the tail)."""
+
+    def row(rows: list[dict], c: int) -> dict:
+        return next((r for r in rows if r["concurrency"] == c), {})
+
+    big = out["images"][IMAGES[1]]
+    c1 = row(out["app"], 1)
+    errors = sum(r["errors"] for img in out["images"].values() for key in ("app",) for r in img.get(key, []))
+    return {
+        "a_over_c_capacity_c4": out["ratios"]["a_over_c_cpu"].get("4"),
+        "a_over_c_rps_c4": out["ratios"]["a_over_c"].get("4"),
+        "a_over_b_rps_c4_12mp": big["ratios"]["a_over_b"].get("4"),
+        "a_over_b_capacity_c4_12mp": big["ratios"]["a_over_b_cpu"].get("4"),
+        "p99_over_p50_c1": round(c1["p99_ms"] / c1["p50_ms"], 2) if c1.get("p50_ms") else None,
+        "app_errors": errors,
+    }
 
 
 # Laps recorded by app/profiling.py, in request order, with what each one covers.
@@ -302,10 +323,14 @@ def run_tuning(work: Path, duration_s: float, max_requests: int, say: Callable, 
     hits every setting alike); the mean of the rounds is reported."""
     model = prepare_model(work)
     image = bench_jpeg(work / "food.jpg")
-    raw: dict[int, list[list[dict]]] = {i: [] for i in range(len(TUNING_GRID))}
+    # The default is compared with the grid in every run, whatever the machine derives it to be.
+    grid = list(TUNING_GRID)
+    if deployed_settings() not in grid:
+        grid.append(deployed_settings())
+    raw: dict[int, list[list[dict]]] = {i: [] for i in range(len(grid))}
     errors: dict[int, str] = {}
     for round_no in range(1, rounds + 1):
-        for i, settings in enumerate(TUNING_GRID):
+        for i, settings in enumerate(grid):
             say(f"round {round_no}/{rounds}: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
             try:
                 with app_server(model, work, settings=settings, log_name=f"tuning-{i}") as server:
@@ -315,7 +340,7 @@ def run_tuning(work: Path, duration_s: float, max_requests: int, say: Callable, 
                 errors[i] = f"{type(exc).__name__}: {exc}"
                 say(f"  failed: {errors[i]}")
     runs = []
-    for i, settings in enumerate(TUNING_GRID):
+    for i, settings in enumerate(grid):
         entry: dict = {"settings": settings, "rounds": len(raw[i])}
         if raw[i]:
             entry["results"] = [_mean_result([rnd[j] for rnd in raw[i]]) for j in range(len(TUNING_CONCURRENCY))]
@@ -329,11 +354,20 @@ def run_tuning(work: Path, duration_s: float, max_requests: int, say: Callable, 
 
     best = max(measured, key=lambda r: at(r, 4, "rps"), default=None)
     leanest = min(measured, key=lambda r: at(r, 4, "cpu_ms_per_request") or float("inf"), default=None)
+    deployed = deployed_settings()
+    default_run = next((r for r in measured if r["settings"] == deployed), None)
+    comparison = None
+    if best and default_run:  # the default is always in the grid (added above when it is not)
+        comparison = {
+            "rps": round(at(default_run, 4, "rps") / at(best, 4, "rps"), 3),
+            "capacity": round(at(best, 4, "cpu_ms_per_request") / at(default_run, 4, "cpu_ms_per_request"), 3),
+        }
     return {
         "runs": runs,
         "best_at_c4": best["settings"] if best else None,
         "least_cpu_per_request_at_c4": leanest["settings"] if leanest else None,
-        "deployed": deployed_settings(),
+        "deployed": deployed,
+        "default_vs_best_at_c4": comparison,
     }
 
 
