@@ -36,9 +36,12 @@ def single_file_part(body: bytes, boundary: str) -> FilePart | None:
         return None
     opening = delimiter + CRLF
     closing = CRLF + delimiter + b"--" + CRLF
-    if not body.startswith(opening) or not body.endswith(closing):
+    # A CRLF before the first delimiter (an empty preamble) is common: werkzeug's own client sends it.
+    start = len(CRLF) if body.startswith(CRLF + opening) else 0
+    if not body.startswith(opening, start) or not body.endswith(closing):
         return None
-    head_end = body.find(CRLF + CRLF, len(opening), len(opening) + MAX_PART_HEADERS)
+    heads_at = start + len(opening)
+    head_end = body.find(CRLF + CRLF, heads_at, heads_at + MAX_PART_HEADERS)
     if head_end < 0:
         return None
     content_start = head_end + 4
@@ -46,7 +49,7 @@ def single_file_part(body: bytes, boundary: str) -> FilePart | None:
     # A second part (or the delimiter inside this one) means this is not the one-file case.
     if content_end < content_start or body.find(CRLF + delimiter, content_start - 2, content_end) >= 0:
         return None
-    headers = _headers(body[len(opening) : head_end])
+    headers = _headers(body[heads_at:head_end])
     if headers is None:
         return None
     disposition, params = parse_options_header(headers.get("content-disposition", ""))
