@@ -114,6 +114,9 @@ def serving_md(serving: dict) -> list[str]:
     if serving.get("batching_cpu_ms_per_image"):
         b = ", ".join(f"batch {k}: {v} ms" for k, v in serving["batching_cpu_ms_per_image"].items())
         out += ["", f"onnxruntime CPU time per image by batch size (one thread): {b}"]
+    if serving.get("session_options_cpu_ms"):
+        o = ", ".join(f"{k}: {v} ms" for k, v in serving["session_options_cpu_ms"].items())
+        out += ["", f"onnxruntime session options, CPU time per inference (one thread, medians): {o}"]
     if serving.get("app_settings"):
         s = serving["app_settings"]
         out += ["", "Our app's settings in this run: " + ", ".join(f"{k}={v}" for k, v in s.items())]

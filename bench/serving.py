@@ -19,7 +19,7 @@ import requests
 from app import profiling
 from bench.load import LoadResult, run_wrk
 from bench.models import BenchModel, bench_jpeg, phone_jpeg, prepare_model
-from bench.ort_limit import batching_gain, run_ort_limit
+from bench.ort_limit import batching_gain, run_ort_limit, session_option_costs
 from bench.procs import Server, free_port
 from gourmetgram import names
 
@@ -187,6 +187,8 @@ def run_serving(work: Path, duration_s: float, max_requests: int, say: Callable)
     out["reference"] = out["images"][IMAGES[0]]["reference"]
     out["batching_cpu_ms_per_image"] = batching_gain(model.model_dir / "model.onnx", model.input_size)
     say(f"  batching (CPU ms per image by batch size): {out['batching_cpu_ms_per_image']}")
+    out["session_options_cpu_ms"] = session_option_costs(model.model_dir / "model.onnx", model.input_size)
+    say(f"  onnxruntime session options (CPU ms per inference, 1 thread): {out['session_options_cpu_ms']}")
     out["ratios"] = {
         "a_over_b": _ratios(out["app"], out["reference"]),
         "a_over_c": _ratios(out["app"], out["ort_limit"]),
