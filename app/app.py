@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 
 from flask import Flask, Request, Response, g, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
-from app import inference, metrics
+from app import body, inference, metrics, multipart, profiling
 from gourmetgram import names, preprocess
 
 log = logging.getLogger("gourmetgram.app")
@@ -45,6 +46,30 @@ class InMemoryRequest(Request):
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
         return io.BytesIO()
+
+    def _load_form_data(self) -> None:
+        # The common upload (one file part) without werkzeug's streaming parser: see app/multipart.py.
+        if "form" in self.__dict__ or self.mimetype != "multipart/form-data" or not self.content_length:
+            return super()._load_form_data()
+        # self.stream applies werkzeug's limits (413 before reading a too large body). Then one read
+        # of the server's input takes the whole body in one pass over the socket (app/body.py),
+        # without werkzeug's LimitedStream copying it twice more.
+        _ = self.stream
+        body = self.environ["wsgi.input"].read(self.content_length)
+        if len(body) != self.content_length:
+            raise ClientDisconnected()
+        part = multipart.single_file_part(body, self.mimetype_params.get("boundary", ""))
+        d = self.__dict__
+        if part is None:  # werkzeug's parser, on the same bytes, with its limits and errors
+            parser = self.make_form_data_parser()
+            d["stream"], d["form"], d["files"] = parser.parse(
+                io.BytesIO(body), self.mimetype, self.content_length, self.mimetype_params
+            )
+            return None
+        upload = FileStorage(io.BytesIO(part.content), part.filename, part.name, part.content_type)
+        d["stream"], d["form"] = io.BytesIO(), self.parameter_storage_class()
+        d["files"] = self.parameter_storage_class([(part.name, upload)])
+        return None
 
 
 class ServingState:
@@ -126,17 +151,23 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
         Path(version_file or os.environ.get("GG_VERSION_FILE", "versions.txt")),
     )
     app.extensions["gourmetgram"] = state
+    app.wsgi_app = body.FastBodyMiddleware(app.wsgi_app)
+    if profiling.ENABLED:  # GG_PROFILE_DIR: per-request CPU breakdown for the bench
+        app.wsgi_app = profiling.ProfileMiddleware(app.wsgi_app)
 
     @app.before_request
     def _start_timer():
+        profiling.lap("flask_in")
         g.gg_start = time.perf_counter()
 
     @app.after_request
     def _count(resp: Response) -> Response:
+        profiling.lap("response")
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
         metrics.REQUESTS.labels(endpoint=endpoint, method=request.method, status=str(resp.status_code)).inc()
         if "gg_start" in g:
             metrics.LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - g.gg_start)
+        profiling.lap("metrics")
         return resp
 
     @app.errorhandler(RequestEntityTooLarge)
@@ -172,6 +203,7 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
         if state.classifier is None:
             return _error(503, "the model is not loaded: " + "; ".join(state.problems), "not_ready")
         upload = request.files.get(UPLOAD_FIELD)
+        profiling.lap("multipart")
         if upload is None and UPLOAD_FIELD in request.form:
             return _error(
                 400,
@@ -179,7 +211,7 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
                 f"(for example curl -F {UPLOAD_FIELD}=@photo.jpg)",
                 "not_a_file",
             )
-        data = upload.read() if upload is not None else b""
+        data = _upload_bytes(upload)
         if not data and not (upload and upload.filename):
             # A browser form submitted without choosing a file sends an empty, unnamed part.
             return _error(400, f"no file: send the image as the multipart form field '{UPLOAD_FIELD}'", "no_file")
@@ -192,6 +224,7 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
         except preprocess.ImageError as exc:
             return _error(400, f"cannot classify this file: {exc}", "not_an_image")
         metrics.PREDICTIONS.labels(class_name=pred.class_name).inc()
+        profiling.lap("metrics")
         if _wants_json():
             return jsonify(**pred.as_dict(), model_version=state.version)
         return render_template("_prediction.html", pred=pred)
@@ -226,6 +259,15 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
         return Response(body, content_type=content_type)
 
     return app
+
+
+def _upload_bytes(upload) -> bytes:
+    """The uploaded file's bytes; from InMemoryRequest's BytesIO without a copy (getvalue shares its buffer)."""
+    if upload is None:
+        return b""
+    if isinstance(upload.stream, io.BytesIO):
+        return upload.stream.getvalue()
+    return upload.read()
 
 
 def _max_upload_bytes() -> int:

@@ -2,10 +2,11 @@
 
     gunicorn -c app/gunicorn.conf.py --bind 127.0.0.1:8000 'app.app:create_app()'
 
-Environment (defaults suit a 2-core machine or a 500m-CPU pod):
-    GG_WORKERS          worker processes (default 2)
-    GG_THREADS          threads per worker (default 2; >1 uses the gthread worker)
-    GG_ORT_THREADS      onnxruntime intra-op threads per worker (default 2 under gunicorn; see below)
+Environment (defaults derived from the usable CPUs, app/capacity.py: cores and the
+cgroup CPU limit; 2 cores or a 500m-CPU pod -> 2 workers x 1 thread x 1 onnxruntime thread):
+    GG_WORKERS          worker processes (default: usable CPUs rounded up, 2 to 8)
+    GG_THREADS          threads per worker (default 1: the sync worker; >1 uses the gthread worker)
+    GG_ORT_THREADS      onnxruntime intra-op threads per worker (default 1)
     GG_TIMEOUT          seconds a silent worker may take before the master kills it (default 60)
     GG_BIND             listen address when --bind is not given (gunicorn's default: 127.0.0.1:8000)
     PROMETHEUS_MULTIPROC_DIR  where workers share their metrics (default: a fresh temp dir)
@@ -20,7 +21,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
+from pathlib import Path
+
+# gunicorn loads this file by path; the app package beside it holds the derivation.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app import capacity  # noqa: E402
 
 
 def _int_env(name: str, default: int, minimum: int = 1) -> int:
@@ -40,15 +47,13 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
 # container port lives in the Helm values (containerPort); the image's CMD binds it.
 if os.environ.get("GG_BIND"):
     bind = os.environ["GG_BIND"]
-workers = _int_env("GG_WORKERS", 2)
-threads = _int_env("GG_THREADS", 2)
+machine = capacity.detect()
+_derived = capacity.defaults_for(machine.cpus)
+workers = _int_env("GG_WORKERS", _derived.workers)
+threads = _int_env("GG_THREADS", _derived.threads)
 # onnxruntime threads per worker; each worker's app/inference.py reads it after the fork.
-# Chosen from `python -m bench` (README "Benchmarks"): over 3 interleaved rounds on 2 cores
-# with the full-size model, 2 workers x 2 threads x 2 onnxruntime threads gave 67 req/s,
-# p50 52 ms at concurrency 4 and p50 16 ms at concurrency 1, against 42 req/s, 99 ms and
-# 35 ms with 1 onnxruntime thread (CPU time per request is the same, ~13 ms).
 # Set in each worker by post_fork below (not in the master's or a test's environment).
-ort_threads = _int_env("GG_ORT_THREADS", 2)
+ort_threads = _int_env("GG_ORT_THREADS", _derived.ort_threads)
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = _int_env("GG_TIMEOUT", 60)
 graceful_timeout = _int_env("GG_GRACEFUL_TIMEOUT", 20)
@@ -83,6 +88,16 @@ def on_starting(server):
         if entry.endswith(".db"):
             os.unlink(os.path.join(path, entry))
     server.log.info("metrics of all workers are merged from %s", path)
+    limit = f"{machine.limit:g} CPU ({machine.source})" if machine.limit is not None else "none"
+    server.log.info(
+        "usable CPUs %g (cores %d, cgroup limit %s): %d workers x %d threads, %d onnxruntime threads each",
+        machine.cpus,
+        machine.cores,
+        limit,
+        workers,
+        threads,
+        ort_threads,
+    )
 
 
 def post_fork(server, worker):

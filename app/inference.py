@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from app import profiling
 from gourmetgram import names, preprocess
 
 ONNX_FILE = "model.onnx"
@@ -137,18 +138,24 @@ class Classifier:
 
     def predict_bytes(self, data: bytes) -> Prediction:
         """Decode, preprocess and classify one uploaded image; ImageError for bad input."""
-        return self.predict_image(preprocess.load_image(data, draft_size=self.resize_size))
+        img = preprocess.load_image(data, draft_size=self.resize_size)
+        profiling.lap("decode")
+        return self.predict_image(img)
 
     def predict_image(self, img) -> Prediction:
         x = preprocess.preprocess(img, self.input_size, self.resize_size, self.mean, self.std)[np.newaxis]
+        profiling.lap("preprocess")
         (logits,) = self.session.run([self.output_name], {self.input_name: x})
+        profiling.lap("inference")
         probs = softmax(logits[0].astype(np.float64))
         best = int(np.argmax(probs))
-        return Prediction(
+        pred = Prediction(
             class_name=self.classes[best],
             confidence=float(probs[best]),
             probabilities={c: float(p) for c, p in zip(self.classes, probs, strict=True)},
         )
+        profiling.lap("postprocess")
+        return pred
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

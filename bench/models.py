@@ -41,7 +41,10 @@ def prepare_model(work: Path, input_size: int = FULL_SIZE, seed: int = 0) -> Ben
     return BenchModel(model_dir=model_dir, torch_whole=whole, input_size=input_size)
 
 
-def bench_jpeg(path: Path, size: tuple[int, int] = (512, 384), seed: int = 0) -> Path:
+PHONE_SIZE = (4032, 3024)  # a 12-megapixel phone camera's 4:3 frame
+
+
+def bench_jpeg(path: Path, size: tuple[int, int] = (512, 384), seed: int = 0, quality: int = 88) -> Path:
     """A photo-sized JPEG (like a Food-11 upload: ~512 px, a few tens of KB), deterministic."""
     if path.is_file():
         return path
@@ -59,5 +62,10 @@ def bench_jpeg(path: Path, size: tuple[int, int] = (512, 384), seed: int = 0) ->
     )
     img = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(img).save(path, format="JPEG", quality=88)
+    Image.fromarray(img).save(path, format="JPEG", quality=quality)
     return path
+
+
+def phone_jpeg(path: Path, seed: int = 0) -> Path:
+    """A 12 MP JPEG as a phone camera sends it (4032x3024, about 3-4 MB), deterministic."""
+    return bench_jpeg(path, size=PHONE_SIZE, seed=seed, quality=85)

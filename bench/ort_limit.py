@@ -95,3 +95,46 @@ def batching_gain(model_path: Path, input_size: int, batch_sizes=(1, 2, 4, 8), r
             session.run(None, {"input": x})
         out[str(b)] = round((time.process_time() - cpu0) * 1000 / (max(2, runs // b) * b), 2)
     return out
+
+
+# onnxruntime session options the app could use, each against the app's own (app/inference.py).
+SESSION_VARIANTS = (
+    "app's options",
+    "graph optimisation extended",
+    "graph optimisation basic",
+    "no memory arena",
+    "denormals as zero",
+)
+
+
+def session_option_costs(model_path: Path, input_size: int, rounds: int = 5, runs: int = 20) -> dict[str, float]:
+    """Median CPU ms per inference (one thread) of each SESSION_VARIANTS entry, rounds interleaved."""
+    from app.inference import session_options
+
+    def options(variant: str) -> ort.SessionOptions:
+        opts = session_options(1)
+        if variant == "graph optimisation extended":
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        elif variant == "graph optimisation basic":
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        elif variant == "no memory arena":
+            opts.enable_cpu_mem_arena = False
+        elif variant == "denormals as zero":
+            opts.add_session_config_entry("session.set_denormal_as_zero", "1")
+        return opts
+
+    x = np.random.default_rng(0).standard_normal((1, 3, input_size, input_size), dtype=np.float32)
+    sessions = {
+        v: ort.InferenceSession(str(model_path), sess_options=options(v), providers=["CPUExecutionProvider"])
+        for v in SESSION_VARIANTS
+    }
+    samples: dict[str, list[float]] = {v: [] for v in SESSION_VARIANTS}
+    for s in sessions.values():
+        s.run(None, {"input": x})
+    for _ in range(rounds):
+        for v, s in sessions.items():
+            cpu0 = time.thread_time()
+            for _ in range(runs):
+                s.run(None, {"input": x})
+            samples[v].append((time.thread_time() - cpu0) * 1000 / runs)
+    return {v: round(float(np.median(ms)), 2) for v, ms in samples.items()}

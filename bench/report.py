@@ -85,12 +85,57 @@ def serving_md(serving: dict) -> list[str]:
             for c in ratios["a_over_b"]
         ]
         out += _table(["concurrency", "(a)/(b) req/s", "(a)/(b) capacity", "(a)/(c) req/s", "(a)/(c) capacity"], rows)
+    for name, img in serving.get("images", {}).items():
+        if "ratios" not in img:
+            continue  # the first image's rows are the table above
+        out += ["", f"{name} photo ({img['bytes'] / 1e6:.1f} MB JPEG), same servers:", ""]
+        rows = [
+            [label, r["concurrency"], r["rps"], r["p50_ms"], r["p99_ms"], r["errors"], r.get("cpu_ms_per_request")]
+            for key, label in SETUP_LABELS.items()
+            for r in img.get(key, [])
+        ]
+        out += _table(["setup", "concurrency", "req/s", "p50 ms", "p99 ms", "errors", "CPU ms/req"], rows)
+        rows = [
+            [c, _ratio(img["ratios"]["a_over_b"].get(c)), _ratio(img["ratios"]["a_over_b_cpu"].get(c))]
+            for c in img["ratios"]["a_over_b"]
+        ]
+        out += [""] + _table(["concurrency", "(a)/(b) req/s", "(a)/(b) capacity"], rows)
+    if serving.get("criteria"):
+        c = serving["criteria"]
+        out += [
+            "",
+            f"Issue 16's numbers (default settings): (a)/(c) at concurrency 4 {_ratio(c['a_over_c_capacity_c4'])} "
+            f"capacity, {_ratio(c['a_over_c_rps_c4'])} req/s (512x384); (a)/(b) on the 12 MP photo at "
+            f"concurrency 4 {_ratio(c['a_over_b_rps_c4_12mp'])} req/s, {_ratio(c['a_over_b_capacity_c4_12mp'])} "
+            f"capacity; p99/p50 at concurrency 1 {c['p99_over_p50_c1']}; errors of our app {c['app_errors']}.",
+        ]
+    if serving.get("breakdown"):
+        out += ["", *breakdown_md(serving["breakdown"])]
     if serving.get("batching_cpu_ms_per_image"):
         b = ", ".join(f"batch {k}: {v} ms" for k, v in serving["batching_cpu_ms_per_image"].items())
         out += ["", f"onnxruntime CPU time per image by batch size (one thread): {b}"]
+    if serving.get("session_options_cpu_ms"):
+        o = ", ".join(f"{k}: {v} ms" for k, v in serving["session_options_cpu_ms"].items())
+        out += ["", f"onnxruntime session options, CPU time per inference (one thread, medians): {o}"]
     if serving.get("app_settings"):
         s = serving["app_settings"]
         out += ["", "Our app's settings in this run: " + ", ".join(f"{k}={v}" for k, v in s.items())]
+    return out
+
+
+def breakdown_md(breakdown: dict) -> list[str]:
+    """CPU ms per request by stage (app/profiling.py laps), one column per image."""
+    names = list(breakdown)
+    first = breakdown[names[0]]
+    out = [
+        f"### Where our app's CPU goes (ms per request, concurrency {first['concurrency']}, "
+        "profiling on: GG_PROFILE_DIR)",
+        "",
+    ]
+    stages = list(dict.fromkeys(k for b in breakdown.values() for k in b["stages_ms"]))
+    rows = [[stage] + [breakdown[n]["stages_ms"].get(stage) for n in names] for stage in stages]
+    rows.append(["total (servers' CPU from /proc)"] + [breakdown[n]["cpu_ms_per_request"] for n in names])
+    out += _table(["stage", *names], [[r[0], *(_fmt(v, 2) for v in r[1:])] for r in rows])
     return out
 
 
@@ -116,7 +161,20 @@ def tuning_md(tuning: dict) -> list[str]:
             "",
             "Best throughput at concurrency 4: " + ", ".join(f"{k}={v}" for k, v in tuning["best_at_c4"].items()),
         ]
+    if tuning.get("deployed"):
+        out += ["", "Default on this machine (app/capacity.py): " + _settings(tuning["deployed"])]
+    cmp = tuning.get("default_vs_best_at_c4")
+    if cmp:
+        out += [
+            "",
+            f"Default / best at concurrency 4: {_ratio(cmp['rps'])} req/s, "
+            f"{_ratio(cmp['capacity'])} capacity (CPU ms/req of the best over the default's).",
+        ]
     return out
+
+
+def _settings(s: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in s.items())
 
 
 def gateway_md(gateway: dict) -> list[str]:

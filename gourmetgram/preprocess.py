@@ -8,6 +8,7 @@ At a smaller input size S (CI's tiny model) the resize scales to round(S*256/224
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +58,9 @@ def load_image(source: bytes | str | Path, draft_size: int | None = None) -> Ima
             if draft_size and img.format == "JPEG":
                 img.draft(None, (draft_size, draft_size))
             img.load()
-            img = ImageOps.exif_transpose(img) or img
-            return img.convert("RGB")
+            # In place, and no convert() of an image that is RGB already: both would copy it.
+            ImageOps.exif_transpose(img, in_place=True)
+            return img if img.mode == "RGB" else img.convert("RGB")
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -84,6 +86,21 @@ def preprocess(
     box_w, box_h = min(w, input_size / scale), min(h, input_size / scale)
     left, top = (w - box_w) / 2, (h - box_h) / 2
     img = img.resize((input_size, input_size), Image.BILINEAR, box=(left, top, left + box_w, top + box_h))
-    arr = np.asarray(img, dtype=np.float32) / 255.0
-    arr = (arr - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
-    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+    # Normalise on uint8: each channel's 256 possible values are looked up in a table of
+    # (v / 255 - mean) / std computed once in float32, written straight into the CHW array.
+    # The same float32 operations as normalising every pixel, so the same values, about 4x faster.
+    pixels = np.asarray(img)
+    lut = _normalise_table(tuple(mean), tuple(std))
+    out = np.empty((3, input_size, input_size), dtype=np.float32)
+    for c in range(3):
+        np.take(lut[c], pixels[:, :, c], out=out[c])
+    return out
+
+
+@lru_cache(maxsize=8)
+def _normalise_table(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """(3, 256) float32: channel c, value v -> (v / 255 - mean[c]) / std[c], in float32 as before."""
+    values = np.arange(256, dtype=np.float32)[np.newaxis, :, np.newaxis] / np.float32(255.0)
+    values = np.broadcast_to(values, (1, 256, 3))
+    table = (values - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return np.ascontiguousarray(table[0].T)

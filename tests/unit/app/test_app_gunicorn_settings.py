@@ -13,7 +13,7 @@ CONF = Path(__file__).resolve().parents[3] / "app" / "gunicorn.conf.py"
 @pytest.fixture
 def load(monkeypatch, tmp_path):
     def _load(**env: str) -> dict:
-        for name in ("GG_WORKERS", "GG_THREADS", "GG_TIMEOUT", "GG_BIND", "GG_MAX_REQUESTS"):
+        for name in ("GG_WORKERS", "GG_THREADS", "GG_ORT_THREADS", "GG_TIMEOUT", "GG_BIND", "GG_MAX_REQUESTS"):
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
         for name, value in env.items():
@@ -23,9 +23,17 @@ def load(monkeypatch, tmp_path):
     return _load
 
 
-def test_defaults_suit_two_cores(load):
+def test_defaults_are_derived_from_this_machine(load):
+    from app import capacity
+
     conf = load()
-    assert (conf["workers"], conf["threads"], conf["worker_class"]) == (2, 2, "gthread")
+    derived = capacity.defaults_for(capacity.detect().cpus)
+    assert (conf["workers"], conf["threads"], conf["ort_threads"]) == (
+        derived.workers,
+        derived.threads,
+        derived.ort_threads,
+    )
+    assert conf["worker_class"] == "sync"  # one request at a time per worker (app/capacity.py)
     assert conf["preload_app"] is False  # onnxruntime sessions are opened after the fork
     assert conf["timeout"] > 0 and conf["graceful_timeout"] > 0
     assert "bind" not in conf  # gunicorn's loopback default unless --bind / GG_BIND
