@@ -17,8 +17,10 @@ from urllib.parse import quote
 import yaml
 
 from gourmetgram import names, values
+from gourmetgram.cluster import workflow_defaults
 from gourmetgram.cluster.runner import Step
 from gourmetgram.cluster.settings import REPO_ROOT, Settings
+from gourmetgram.cluster.workflow_defaults import branch_image_tag
 
 TF_DIR = "tf/kvm"
 TF_PLAN = "tfplan"
@@ -268,7 +270,14 @@ def argocd_add_steps(settings: Settings, env: str) -> list[Step]:
     ]
 
 
-def build_init_steps(settings: Settings, branch: str = names.DEFAULT_BRANCH) -> list[Step]:
+def _revision(settings: Settings, branch: str | None) -> str:
+    """The revision a workflow clones: --branch when given, else GG_REPO_REVISION (one source)."""
+    settings.require("repo_url", "repo_revision")
+    return branch or settings.repo_revision
+
+
+def build_init_steps(settings: Settings, branch: str | None = None) -> list[Step]:
+    branch = _revision(settings, branch)
     return [
         playbook_step(
             "argocd/workflow_build_init.yml", *_repo_vars(settings), "-e", f"gg_branch={branch}",
@@ -277,7 +286,8 @@ def build_init_steps(settings: Settings, branch: str = names.DEFAULT_BRANCH) -> 
     ]  # fmt: skip
 
 
-def build_training_init_steps(settings: Settings, branch: str = names.DEFAULT_BRANCH) -> list[Step]:
+def build_training_init_steps(settings: Settings, branch: str | None = None) -> list[Step]:
+    branch = _revision(settings, branch)
     return [
         playbook_step(
             "argocd/workflow_build_training_init.yml", *_repo_vars(settings), "-e", f"gg_branch={branch}",
@@ -287,7 +297,14 @@ def build_training_init_steps(settings: Settings, branch: str = names.DEFAULT_BR
 
 
 def templates_apply_steps(settings: Settings) -> list[Step]:
-    return [playbook_step("argocd/workflow_templates_apply.yml", title="WorkflowTemplates and cron-train")]
+    """Apply the templates that workflow_defaults.write_rendered wrote (GG_REPO_URL/GG_REPO_REVISION as defaults)."""
+    return [
+        playbook_step(
+            "argocd/workflow_templates_apply.yml", *_repo_vars(settings),
+            "-e", f"gg_workflow_manifest_file={workflow_defaults.RENDERED_FILE}",
+            title=f"WorkflowTemplates and cron-train for {settings.repo_url} at {settings.repo_revision}",
+        )
+    ]  # fmt: skip
 
 
 # ---- ssh to node1 (Argo workflows, status, tunnels) ----------------------------------------------
@@ -350,13 +367,10 @@ def submit_step(settings: Settings, floating_ip: str, workflow: dict, title: str
     )
 
 
-def train_steps(
-    settings: Settings, floating_ip: str, branch: str = names.DEFAULT_BRANCH, bad: bool = False
-) -> list[Step]:
-    """Submit train-model (branch, bad-model; repo-url when declared)."""
-    params = {"branch": branch, "bad-model": "true" if bad else "false"}
-    if settings.repo_url and "repo-url" in declared_parameters("train-model.yaml"):
-        params["repo-url"] = settings.repo_url
+def train_steps(settings: Settings, floating_ip: str, branch: str | None = None, bad: bool = False) -> list[Step]:
+    """Submit train-model (repo-url, branch: GG_REPO_URL and --branch or GG_REPO_REVISION; bad-model)."""
+    branch = _revision(settings, branch)
+    params = {"branch": branch, "repo-url": str(settings.repo_url), "bad-model": "true" if bad else "false"}
     what = "the lab's bad model (state dict)" if bad else "a model"
     workflow = workflow_from_template("train-model", params)
     return [submit_step(settings, floating_ip, workflow, f"train {what} from branch {branch}")]
@@ -366,7 +380,13 @@ def promote_steps(settings: Settings, floating_ip: str, source: str, target: str
     """Submit promote-model (source-environment, target-environment, model-version)."""
     names.check_promotion(source, target)
     tag = names.image_tag(target, version)  # validates the version
-    params = {"source-environment": source, "target-environment": target, "model-version": str(int(version))}
+    params = {
+        "source-environment": source,
+        "target-environment": target,
+        "model-version": str(int(version)),
+        # The training image of the deployed revision runs check-promotion and the alias step.
+        "train-image-tag": _train_image_tag(settings),
+    }
     workflow = workflow_from_template("promote-model", params)
     return [submit_step(settings, floating_ip, workflow, f"promote {source} -> {target}: {tag}")]
 
@@ -396,14 +416,25 @@ def created_placeholder(template: str) -> str:
     return f"workflow.argoproj.io/{template}-<id>"
 
 
+def _train_image_tag(settings: Settings) -> str:
+    """The training image of GG_REPO_REVISION (build-training-init and train-model tag it by branch)."""
+    settings.require("repo_revision")
+    return branch_image_tag(settings.repo_revision)
+
+
 def build_image_steps(
-    settings: Settings, floating_ip: str, version: int | str, branch: str = names.DEFAULT_BRANCH
+    settings: Settings, floating_ip: str, version: int | str, branch: str | None = None
 ) -> list[Step]:
     """Submit build-container-image with build-only=true: fetch the model, build and push staging-1.0.N."""
     tag = names.image_tag(names.STAGING, version)
-    params = {"model-version": str(int(version)), "branch": branch, "build-only": "true"}
-    if settings.repo_url:
-        params["repo-url"] = settings.repo_url
+    branch = _revision(settings, branch)
+    params = {
+        "model-version": str(int(version)),
+        "branch": branch,
+        "repo-url": str(settings.repo_url),
+        "train-image-tag": _train_image_tag(settings),
+        "build-only": "true",
+    }
     workflow = workflow_from_template("build-container-image", params)
     return [submit_step(settings, floating_ip, workflow, f"build and push {tag} (branch {branch})")]
 

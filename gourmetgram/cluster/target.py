@@ -40,7 +40,7 @@ class ClusterTarget:
         settings: Settings,
         runner: Runner,
         floating_ip: str,
-        branch: str = names.DEFAULT_BRANCH,
+        branch: str | None = None,  # None: GG_REPO_REVISION
         poll_seconds: float = WORKFLOW_POLL_SECONDS,
         timeout: float = WORKFLOW_TIMEOUT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,

@@ -16,6 +16,7 @@ from invoke import Collection, Exit, task
 
 from gourmetgram import names
 from gourmetgram.cluster import commands as cmd
+from gourmetgram.cluster import workflow_defaults
 from gourmetgram.cluster.inventory import (
     DEFAULT_NODES,
     InventoryError,
@@ -224,24 +225,37 @@ def argocd_add(c, env, dry_run=False):
     _run_playbooks(dry_run, _guard(cmd.argocd_add_steps, settings, env))
 
 
-@task(help={"dry_run": DRY_RUN_HELP, "branch": f"branch of this repository to build (default {names.DEFAULT_BRANCH})"})
-def workflows_build_init(c, dry_run=False, branch=names.DEFAULT_BRANCH):
+BRANCH_HELP = "branch or tag of GG_REPO_URL to {what} (default GG_REPO_REVISION)"
+
+
+@task(help={"dry_run": DRY_RUN_HELP, "branch": BRANCH_HELP.format(what="build")})
+def workflows_build_init(c, dry_run=False, branch=None):
     """[6] One-off workflow: the initial app images staging/canary/production-1.0.0."""
     settings = _settings("repo_url", "repo_revision")
-    _run_playbooks(dry_run, cmd.build_init_steps(settings, branch))
+    _run_playbooks(dry_run, _guard(cmd.build_init_steps, settings, branch))
 
 
-@task(help={"dry_run": DRY_RUN_HELP, "branch": f"branch of this repository to build (default {names.DEFAULT_BRANCH})"})
-def workflows_build_training_init(c, dry_run=False, branch=names.DEFAULT_BRANCH):
+@task(help={"dry_run": DRY_RUN_HELP, "branch": BRANCH_HELP.format(what="build")})
+def workflows_build_training_init(c, dry_run=False, branch=None):
     """[7] One-off workflow: the training image (label git.commit)."""
     settings = _settings("repo_url", "repo_revision")
-    _run_playbooks(dry_run, cmd.build_training_init_steps(settings, branch))
+    _run_playbooks(dry_run, _guard(cmd.build_training_init_steps, settings, branch))
 
 
 @task(help={"dry_run": DRY_RUN_HELP})
 def workflows_apply(c, dry_run=False):
-    """[9] Apply the WorkflowTemplates (build, deploy, promote, train, test-staging) and cron-train."""
-    _run_playbooks(dry_run, cmd.templates_apply_steps(_settings()))
+    """[9] Apply the WorkflowTemplates and cron-train with GG_REPO_URL / GG_REPO_REVISION as their defaults."""
+    settings = _settings("repo_url", "repo_revision")
+    runner = Runner(dry_run)
+    if dry_run:
+        runner.say(
+            f"would render workflows/ with repo-url={settings.repo_url} branch={settings.repo_revision} "
+            f"into {workflow_defaults.RENDERED_FILE}"
+        )
+    else:
+        path = _guard(workflow_defaults.write_rendered, settings)
+        runner.say(f"rendered {path}: repo-url={settings.repo_url} branch={settings.repo_revision}")
+    _run_playbooks(dry_run, _guard(cmd.templates_apply_steps, settings))
 
 
 def _submit(runner: Runner, steps, next_hint: str) -> None:
@@ -254,13 +268,13 @@ def _submit(runner: Runner, steps, next_hint: str) -> None:
 @task(
     help={
         "dry_run": DRY_RUN_HELP,
-        "branch": f"branch of this repository whose train/ runs (default {names.DEFAULT_BRANCH})",
+        "branch": BRANCH_HELP.format(what="train from"),
         "bad": "register the lab's bad model (state dict): staging must reject it",
     }
 )
-def train(c, dry_run=False, branch=names.DEFAULT_BRANCH, bad=False):
+def train(c, dry_run=False, branch=None, bad=False):
     """[10] Submit the train-model workflow (train, model tests gate, register, build, staging, canary)."""
-    settings = _settings()
+    settings = _settings("repo_url", "repo_revision")
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
     steps = _guard(cmd.train_steps, settings, ip, branch, bad)

@@ -11,6 +11,7 @@ import pytest
 
 from gourmetgram import names
 from gourmetgram.cluster import commands as cmd
+from gourmetgram.cluster import workflow_defaults
 from gourmetgram.cluster.settings import REPO_ROOT
 
 SSH = (
@@ -145,15 +146,18 @@ def test_argocd_add_rejects_unknown_env(settings):
 
 
 def test_workflow_playbooks(settings):
+    # Without --branch: GG_REPO_REVISION (main in the example settings), never a hard-wired branch.
     assert cmd.build_init_steps(settings)[0].argv == (
-        "ansible-playbook", "-i", "inventory.yml", *REPO, "-e", "gg_branch=mlops", "argocd/workflow_build_init.yml",
+        "ansible-playbook", "-i", "inventory.yml", *REPO, "-e", "gg_branch=main", "argocd/workflow_build_init.yml",
     )  # fmt: skip
     assert cmd.build_training_init_steps(settings, "mlops-bad")[0].argv == (
         "ansible-playbook", "-i", "inventory.yml", *REPO, "-e", "gg_branch=mlops-bad",
         "argocd/workflow_build_training_init.yml",
     )  # fmt: skip
     assert cmd.templates_apply_steps(settings)[0].argv == (
-        "ansible-playbook", "-i", "inventory.yml", "argocd/workflow_templates_apply.yml",
+        "ansible-playbook", "-i", "inventory.yml", *REPO,
+        "-e", f"gg_workflow_manifest_file={workflow_defaults.RENDERED_FILE}",
+        "argocd/workflow_templates_apply.yml",
     )  # fmt: skip
 
 
@@ -164,14 +168,18 @@ def _submitted(step) -> dict:
 
 @pytest.mark.parametrize("bad, flag", [(False, "false"), (True, "true")])
 def test_train_submits_train_model(settings, bad, flag):
-    (step,) = cmd.train_steps(settings, "203.0.113.10", branch="mlops", bad=bad)
+    (step,) = cmd.train_steps(settings, "203.0.113.10", branch="feature-x", bad=bad)
     assert step.argv[:-1] == ssh(settings)
     wf = _submitted(step)
     assert wf["metadata"] == {"generateName": "train-model-", "namespace": "argo"}
     assert wf["spec"]["workflowTemplateRef"] == {"name": "train-model"}
     params = {p["name"]: p["value"] for p in wf["spec"]["arguments"]["parameters"]}
-    assert params["branch"] == "mlops"
+    assert params["branch"] == "feature-x"
+    assert params["repo-url"] == settings.repo_url
     assert params["bad-model"] == flag
+    # Without --branch: GG_REPO_REVISION.
+    (default,) = cmd.train_steps(settings, "203.0.113.10", bad=bad)
+    assert {p["name"]: p["value"] for p in _submitted(default)["spec"]["arguments"]["parameters"]}["branch"] == "main"
     # Every parameter passed is declared by the template in this checkout.
     assert set(params) <= set(cmd.declared_parameters("train-model.yaml"))
 
@@ -184,6 +192,8 @@ def test_promote_submits_promote_model(settings):
         {"name": "source-environment", "value": "canary"},
         {"name": "target-environment", "value": "production"},
         {"name": "model-version", "value": "7"},
+        # The training image of GG_REPO_REVISION runs check-promotion (never a tag nobody built).
+        {"name": "train-image-tag", "value": "main"},
     ]
 
 

@@ -180,9 +180,10 @@ def test_dry_run_commands_of_every_method(settings_env):
     assert build["spec"]["workflowTemplateRef"] == {"name": "build-container-image"}
     assert params_of(build) == {
         "model-version": "7",
-        "branch": "mlops",
+        "branch": "main",
         "build-only": "true",
         "repo-url": "https://github.com/example/gourmetgram-mlops.git",
+        "train-image-tag": "main",
     }
     assert deploy["spec"]["workflowTemplateRef"] == {"name": "deploy-container-image"}
     assert params_of(deploy) == {"environment": "production", "model-version": "7"}
@@ -378,6 +379,7 @@ def test_promote_submits_an_allowed_approved_served_version(cluster):
         "source-environment": names.CANARY,
         "target-environment": names.PRODUCTION,
         "model-version": "3",
+        "train-image-tag": "main",
     }
     assert runner.remote()[0] == "kubectl -n argocd get application gourmetgram-canary -o json"
 
