@@ -452,6 +452,15 @@ def deploy_image_steps(settings: Settings, floating_ip: str, env: str, version: 
     return [submit_step(settings, floating_ip, workflow, f"Argo CD {names.app_name(env)}: image.tag={tag}, sync")]
 
 
+def workflow_deadline(template: str) -> int:
+    """spec.activeDeadlineSeconds of workflows/<template>.yaml: Argo fails the Workflow after it."""
+    doc = yaml.safe_load((WORKFLOWS_DIR / f"{template}.yaml").read_text())
+    deadline = doc["spec"].get("activeDeadlineSeconds")
+    if not isinstance(deadline, int) or deadline <= 0:
+        raise ValueError(f"workflows/{template}.yaml sets no spec.activeDeadlineSeconds: a wait would have no end")
+    return deadline
+
+
 def workflow_phase_step(settings: Settings, floating_ip: str, created: str) -> Step:
     """The phase of a submitted Workflow (`created` as `kubectl create -o name` printed it)."""
     remote = ["kubectl", "-n", ARGO_NAMESPACE, "get", created, "-o", "jsonpath={.status.phase}"]

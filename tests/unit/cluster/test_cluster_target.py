@@ -16,7 +16,7 @@ from invoke import Context, Exit
 
 from gourmetgram import names
 from gourmetgram.cluster import commands as cmd
-from gourmetgram.cluster.runner import Runner
+from gourmetgram.cluster.runner import Runner, format_elapsed
 from gourmetgram.cluster.target import ClusterTarget, deploy_history, deployed_tag
 from gourmetgram.lifecycle.rules import Deployment
 from gourmetgram.lifecycle.steps import Lifecycle, StepFailed
@@ -241,6 +241,27 @@ def test_a_deploy_workflow_that_never_finishes_is_a_deploy_error(settings_env):
     target = ClusterTarget(settings_env, runner, IP, poll_seconds=10, timeout=30, sleep=lambda s: None)
     with pytest.raises(DeployError, match="still Running after 30 s"):
         target.deploy("staging", 4)
+
+
+@pytest.mark.parametrize("template", ["build-container-image", "deploy-container-image"])
+def test_the_wait_covers_the_workflows_own_deadline_and_shows_progress(settings_env, template):
+    """invoke waits as long as Argo lets the Workflow run (its activeDeadlineSeconds), printing each poll."""
+    deadline = cmd.workflow_deadline(template)
+    polls = int(deadline // 60) + 1
+    runner = RecordingRunner(phases=["Running"] * polls + ["Succeeded"])
+    slept: list[float] = []
+    target = ClusterTarget(settings_env, runner, IP, poll_seconds=60, sleep=slept.append)
+    if template == "build-container-image":
+        target.build(5, None)
+    else:
+        target.deploy("staging", 5)
+    assert sum(slept) >= deadline
+    progress = [
+        line for line in runner.lines if line.endswith(f"of up to {format_elapsed(target.wait_limit(template))}")
+    ]
+    assert len(progress) == polls and progress[0].endswith(
+        f"-x7k2p: Running, {format_elapsed(0)} of up to {format_elapsed(target.wait_limit(template))}"
+    )
 
 
 def test_a_failed_build_names_the_workflow(settings_env):
