@@ -224,8 +224,11 @@ def hello_steps() -> list[Step]:
     return [playbook_step("general/hello_host.yml", title="Hello, world: hostname of every node")]
 
 
-def k8s_stages() -> list[tuple[str, list[Step]]]:
-    """pre_k8s, Kubespray's own venv, Kubespray cluster.yml, post_k8s."""
+def k8s_stages(registry_mirror: str | None = None) -> list[tuple[str, list[Step]]]:
+    """pre_k8s, Kubespray's own venv, Kubespray cluster.yml, post_k8s (GG_REGISTRY_MIRROR goes to pre_k8s)."""
+    # Docker reads the mirror from daemon.json (pre_k8s); Kubespray's docker_registry_mirrors stays
+    # empty, since Docker refuses an option set both as a flag and in daemon.json.
+    mirrors = ("-e", json.dumps({"gg_registry_mirrors": [registry_mirror]})) if registry_mirror else ()
     venv_bin = KUBESPRAY_VENV / "bin"
     kubespray = Step(
         argv=(
@@ -255,7 +258,10 @@ def k8s_stages() -> list[tuple[str, list[Step]]]:
         ),
     ]
     return [
-        ("pre_k8s", [playbook_step("pre_k8s/pre_k8s_configure.yml", title="pre_k8s: firewalld off, Docker registry")]),
+        (
+            "pre_k8s",
+            [playbook_step("pre_k8s/pre_k8s_configure.yml", *mirrors, title="pre_k8s: firewalld off, Docker registry")],
+        ),
         ("kubespray-deps", deps),
         ("kubespray", [kubespray]),
         ("post_k8s", [playbook_step("post_k8s/post_k8s_configure.yml", title="post_k8s: kubeconfig, DNS, Argo")]),

@@ -186,7 +186,9 @@ def hello(c, dry_run=False):
 )
 def k8s(c, dry_run=False, from_stage=None):
     """[4] Kubernetes: pre_k8s, Kubespray cluster.yml (up to an hour), post_k8s; progress + elapsed; --from-stage."""
-    stages = cmd.k8s_stages()
+    # GG_REGISTRY_MIRROR is optional; when set, it must be a URL.
+    mirror = _settings().registry_mirror
+    stages = cmd.k8s_stages(_settings("registry_mirror").registry_mirror if mirror else None)
     names_ = [name for name, _ in stages]
     if from_stage is not None and from_stage not in names_:
         raise Exit(f"error: unknown stage {from_stage!r}: expected one of {', '.join(names_)}", code=2)

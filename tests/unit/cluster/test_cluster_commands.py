@@ -8,6 +8,7 @@ import shlex
 from datetime import datetime
 
 import pytest
+import yaml
 
 from gourmetgram import names
 from gourmetgram.cluster import commands as cmd
@@ -262,3 +263,20 @@ def test_dry_run_rendering_is_a_shell_line(settings):
         f"(cd ansible && ANSIBLE_CONFIG={REPO_ROOT}/ansible/ansible.cfg "
         "ansible-playbook -i inventory.yml general/hello_host.yml)"
     )
+
+
+def test_registry_mirror_reaches_dockers_daemon_json(example_env):
+    """GG_REGISTRY_MIRROR -> pre_k8s's gg_registry_mirrors -> registry-mirrors in /etc/docker/daemon.json."""
+    from gourmetgram.cluster.settings import SettingsError, load_settings
+
+    mirror = "https://mirror.example.org"
+    settings = load_settings({**example_env, "GG_REGISTRY_MIRROR": mirror}).require("registry_mirror")
+    (pre_k8s,) = dict(cmd.k8s_stages(settings.registry_mirror))["pre_k8s"]
+    assert pre_k8s.argv[3:5] == ("-e", json.dumps({"gg_registry_mirrors": [mirror]}))
+    (plain,) = dict(cmd.k8s_stages())["pre_k8s"]
+    assert "-e" not in plain.argv
+    play = yaml.safe_load((REPO_ROOT / "ansible/pre_k8s/pre_k8s_configure.yml").read_text())[0]
+    (docker_task,) = [t for t in play["tasks"] if t["name"] == "Configure Docker to trust the in-cluster registry"]
+    assert docker_task["vars"]["docker_daemon_config"]["registry-mirrors"] == "{{ gg_registry_mirrors }}"
+    with pytest.raises(SettingsError, match="GG_REGISTRY_MIRROR"):
+        load_settings({**example_env, "GG_REGISTRY_MIRROR": "mirror.example.org"}).require("registry_mirror")
