@@ -163,9 +163,13 @@ def test_platform_pins_agree_with_the_python_pins():
     constraints = dict(
         line.split("==", 1) for line in (values.REPO_ROOT / "constraints.txt").read_text().splitlines() if "==" in line
     )
-    platform = values.chart_values(names.PLATFORM)
-    assert platform["mlflow"]["image"].endswith(f":v{constraints['mlflow']}")
-    for pin in platform["mlflow"]["driverPackages"]:
+    # MLflow runs images/mlflow/: the pinned MLflow image plus exact pins (no pip install at start).
+    image_dir = values.REPO_ROOT / "images/mlflow"
+    dockerfile, requirements = (image_dir / "Dockerfile").read_text(), (image_dir / "requirements.txt").read_text()
+    assert re.search(rf"(?m)^FROM ghcr\.io/mlflow/mlflow:v{re.escape(constraints['mlflow'])}$", dockerfile)
+    pins = [line for line in requirements.splitlines() if line and not line.startswith("#")]
+    assert pins
+    for pin in pins:
         package, version = pin.split("==")
         assert constraints[package] == version, pin
 
