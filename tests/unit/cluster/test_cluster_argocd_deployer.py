@@ -102,7 +102,7 @@ def test_the_token_is_generated_once_stored_for_the_workflows_and_never_printed(
         0
     ] == f"account generate-token --account {account} --grpc-web"
     secret = json.loads((tmp_path / "secret.json").read_text())
-    assert secret["metadata"] == {"name": CLUSTER_VARS["gg_argocd_deployer_secret"], "namespace": "argo"}
+    assert secret["metadata"] == {"name": CLUSTER_VARS["gg_argocd_deployer_token_name"], "namespace": "argo"}
     assert secret["stringData"] == {"token": TOKEN}
     assert TOKEN not in result.stdout + result.stderr
     # The admin password copy of older setups goes away.
@@ -126,7 +126,7 @@ def test_the_deploy_workflow_uses_the_token_not_the_admin_password():
     doc = yaml.safe_load(text)
     (template,) = [t for t in doc["spec"]["templates"] if t["name"] == "argocd-sync"]
     (volume,) = template["volumes"]
-    assert volume["secret"]["secretName"] == CLUSTER_VARS["gg_argocd_deployer_secret"]
+    assert volume["secret"]["secretName"] == CLUSTER_VARS["gg_argocd_deployer_token_name"]
     assert "ARGOCD_AUTH_TOKEN" in template["script"]["source"]
     for path in sorted((REPO_ROOT / "workflows").glob("*.yaml")):
         body = path.read_text()
