@@ -17,7 +17,7 @@ from urllib.parse import quote
 import yaml
 
 from gourmetgram import names, values
-from gourmetgram.cluster import workflow_defaults
+from gourmetgram.cluster import mlflow_auth, workflow_defaults
 from gourmetgram.cluster.runner import Step
 from gourmetgram.cluster.settings import REPO_ROOT, Settings
 from gourmetgram.cluster.workflow_defaults import branch_image_tag
@@ -268,11 +268,19 @@ def k8s_stages(registry_mirror: str | None = None) -> list[tuple[str, list[Step]
     ]
 
 
-def argocd_add_steps(settings: Settings, env: str) -> list[Step]:
+def argocd_add_steps(settings: Settings, env: str, floating_ip: str | None = None) -> list[Step]:
+    """The env's playbook; the platform's also gets node1's floating IP (the one Host MLflow accepts besides
+    its in-cluster names)."""
     if env not in ARGOCD_PLAYBOOKS:
         raise ValueError(f"unknown environment {env!r}: expected one of {', '.join(ARGOCD_PLAYBOOKS)}")
+    extra: tuple[str, ...] = ()
+    floating_ip = floating_ip or settings.floating_ip
+    if env == names.PLATFORM and floating_ip:
+        extra = ("-e", f"gg_floating_ip={floating_ip}")
     return [
-        playbook_step(ARGOCD_PLAYBOOKS[env], *_repo_vars(settings), title=f"Argo CD application {names.app_name(env)}")
+        playbook_step(
+            ARGOCD_PLAYBOOKS[env], *_repo_vars(settings), *extra, title=f"Argo CD application {names.app_name(env)}"
+        )
     ]
 
 
@@ -505,15 +513,23 @@ def mlflow_url(floating_ip: str) -> str:
     return f"http://{floating_ip}:{values.mlflow_port()}"
 
 
+def mlflow_credentials_step(settings: Settings, floating_ip: str) -> Step:
+    """MLflow's basic-auth user, read on node1 (captured by invoke, never printed)."""
+    secret = mlflow_auth.credentials_secret()
+    remote = ["kubectl", "-n", names.namespace(names.PLATFORM), "get", "secret", secret, "-o", "json"]
+    return remote_step(settings, floating_ip, remote, capture=True, title="MLflow's credentials (not printed)")
+
+
 def mlflow_steps(floating_ip: str) -> list[Step]:
-    """The registered model (aliases) and its versions, from MLflow's REST API."""
+    """The registered model (aliases) and its versions, from MLflow's REST API (basic auth from a 0600 netrc)."""
     base = mlflow_url(floating_ip) + "/api/2.0/mlflow"
     model = quote(names.MODEL_NAME)
     search = quote(f"name='{names.MODEL_NAME}'")
+    curl = ("curl", "-fsS", "--max-time", "20", "--netrc-file", str(mlflow_auth.NETRC_FILE))
     return [
-        Step(argv=("curl", "-fsS", "--max-time", "20", f"{base}/registered-models/get?name={model}"),
+        Step(argv=(*curl, f"{base}/registered-models/get?name={model}"),
              capture=True, title=f"aliases of {names.MODEL_NAME}"),
-        Step(argv=("curl", "-fsS", "--max-time", "20", f"{base}/model-versions/search?filter={search}&max_results=200"),
+        Step(argv=(*curl, f"{base}/model-versions/search?filter={search}&max_results=200"),
              capture=True, title=f"versions of {names.MODEL_NAME}"),
     ]  # fmt: skip
 

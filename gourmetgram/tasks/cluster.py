@@ -16,7 +16,7 @@ from invoke import Collection, Exit, task
 
 from gourmetgram import names
 from gourmetgram.cluster import commands as cmd
-from gourmetgram.cluster import workflow_defaults
+from gourmetgram.cluster import mlflow_auth, workflow_defaults
 from gourmetgram.cluster.inventory import (
     DEFAULT_NODES,
     InventoryError,
@@ -224,7 +224,9 @@ def k8s(c, dry_run=False, from_stage=None):
 def argocd_add(c, env, dry_run=False):
     """[5, 8] Register an Argo CD application (platform first, then staging, canary, production)."""
     settings = _settings("repo_url", "repo_revision")
-    _run_playbooks(dry_run, _guard(cmd.argocd_add_steps, settings, env))
+    # MLflow accepts node1's floating IP as Host: the platform needs it (GG_FLOATING_IP or Terraform's output).
+    ip = _floating_ip(settings, Runner(dry_run)) if env == names.PLATFORM else None
+    _run_playbooks(dry_run, _guard(cmd.argocd_add_steps, settings, env, ip))
 
 
 BRANCH_HELP = "branch or tag of GG_REPO_URL to {what} (default GG_REPO_REVISION)"
@@ -307,6 +309,7 @@ def promote(c, version, dry_run=False, from_=names.CANARY, to=names.PRODUCTION):
             f"({cmd.mlflow_url(ip)}) and {names.app_name(from_)} runs {names.image_tag(from_, n)}"
         )
     else:
+        _guard(_read, _mlflow_login, settings, runner, ip)
         approved = _registry_call(lambda: _registry(ip).is_approved(n))
         refusal = rules.promotion_refusal(from_, to, n, approved, source_version)
         if refusal:
@@ -326,6 +329,16 @@ def _read(fn, *args):
         return fn(*args)
     except CommandFailed as exc:
         raise Exit(f"failed: {exc}", code=exc.returncode or 1) from None
+
+
+def _mlflow_login(settings: Settings, runner: Runner, floating_ip: str) -> None:
+    """Read MLflow's basic-auth user on node1 and hand it to this process's MLflow client and curl (not printed)."""
+    out = runner.run(cmd.mlflow_credentials_step(settings, floating_ip))
+    if out is None:  # dry-run
+        return
+    username, password = mlflow_auth.credentials_from_secret_json(out)
+    mlflow_auth.use_credentials(username, password)
+    mlflow_auth.write_netrc(floating_ip, username, password)
 
 
 def _registry(floating_ip: str) -> Registry:
@@ -357,6 +370,7 @@ def rollback(c, env, dry_run=False):
         target.deploy(env, cmd.VERSION_PLACEHOLDER)  # dry-run: prints the submit and the poll
         runner.say(f"then sets alias {env} -> {cmd.VERSION_PLACEHOLDER} in MLflow")
         return
+    _guard(_read, _mlflow_login, settings, runner, ip)
     lifecycle = Lifecycle(target, _registry_call(lambda: _registry(ip)), say=runner.say)
     try:
         chosen = lifecycle.rollback(env)
@@ -378,10 +392,13 @@ def status(c, dry_run=False):
         except CommandFailed:
             images[env] = None
     try:
+        _mlflow_login(settings, runner, ip)
         model, versions = (runner.run(step) for step in cmd.mlflow_steps(ip))
         registry = None if dry_run else _guard(_summarise_registry, model, versions)
     except CommandFailed as exc:
         registry = f"  MLflow did not answer ({exc}); is the platform added and synced?"
+    except ValueError as exc:
+        registry = f"  {exc}"
     if dry_run:
         return
     runner.say(f"\nMLflow {cmd.mlflow_url(ip)}  model {names.MODEL_NAME}")

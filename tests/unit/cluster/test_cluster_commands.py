@@ -137,7 +137,9 @@ def test_k8s_stages():
 )
 def test_argocd_add(settings, env, playbook):
     (step,) = cmd.argocd_add_steps(settings, env)
-    assert step.argv == ("ansible-playbook", "-i", "inventory.yml", *REPO, playbook)
+    # The platform also gets node1's floating IP: the one public Host MLflow accepts.
+    ip = ("-e", f"gg_floating_ip={settings.floating_ip}") if env == "platform" else ()
+    assert step.argv == ("ansible-playbook", "-i", "inventory.yml", *REPO, *ip, playbook)
     assert (REPO_ROOT / "ansible" / playbook).is_file()
 
 
@@ -227,8 +229,13 @@ def test_status_commands(settings):
         ]  # fmt: skip
     model, versions = cmd.mlflow_steps("203.0.113.10")
     base = "http://203.0.113.10:8000/api/2.0/mlflow"
-    assert model.argv[:4] == ("curl", "-fsS", "--max-time", "20")
-    assert model.argv[4] == f"{base}/registered-models/get?name=GourmetGramFood11Model"
+    # MLflow's basic auth: the user comes from a 0600 netrc file, never from the command line.
+    netrc = str(REPO_ROOT / ".state/cluster/mlflow.netrc")
+    assert model.argv[:6] == ("curl", "-fsS", "--max-time", "20", "--netrc-file", netrc)
+    assert model.argv[6] == f"{base}/registered-models/get?name=GourmetGramFood11Model"
+    (secret,) = [cmd.mlflow_credentials_step(settings, "203.0.113.10")]
+    assert secret.argv[-1] == "kubectl -n gourmetgram-platform get secret mlflow-credentials -o json"
+    assert secret.capture
     assert versions.argv[-1] == (
         f"{base}/model-versions/search?filter=name%3D%27GourmetGramFood11Model%27&max_results=200"
     )

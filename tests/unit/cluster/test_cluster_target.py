@@ -104,6 +104,8 @@ class RecordingRunner(Runner):
             return f"workflow.argoproj.io/{template}-x7k2p\n"
         if remote.startswith("kubectl -n argo get"):
             return self.phases.pop(0)
+        if remote.startswith("kubectl -n gourmetgram-platform get secret mlflow-credentials"):
+            return json.dumps({"data": {"username": "YWRtaW4=", "password": "czNjcjN0"}})
         if remote.startswith("kubectl -n argocd get application"):
             env = remote.split()[5].removeprefix("gourmetgram-")
             return json.dumps(self.apps[env])
@@ -330,7 +332,7 @@ def test_rollback_refuses_when_there_is_no_earlier_known_good_version(settings_e
 
 
 @pytest.fixture
-def cluster(monkeypatch, settings_env):
+def cluster(monkeypatch, settings_env, tmp_path):
     """The tasks' Runner and MLflow registry replaced by the recording runner and the registry double."""
     state = {"apps": {"production": PRODUCTION_APP}, "registry": FakeRegistry({1, 2, 3}), "runners": []}
 
@@ -342,6 +344,11 @@ def cluster(monkeypatch, settings_env):
 
     monkeypatch.setattr(tasks, "Runner", make_runner)
     monkeypatch.setattr(tasks, "_registry", lambda ip: state["registry"])
+    from gourmetgram.cluster import mlflow_auth
+
+    monkeypatch.setattr(mlflow_auth, "NETRC_FILE", tmp_path / "mlflow.netrc")
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.setenv(name, "unset-by-the-test")
     return state
 
 
