@@ -21,7 +21,7 @@ NETRC_FILE = REPO_ROOT / ".state" / "cluster" / "mlflow.netrc"
 
 def credentials_secret() -> str:
     """The Secret's name: one source, the platform chart's values."""
-    return str(values.chart_values(names.PLATFORM)["mlflow"]["credentialsSecret"])
+    return str(values.chart_values(names.PLATFORM)["mlflow"]["credentials"])
 
 
 def credentials_from_secret_json(text: str) -> tuple[str, str]:

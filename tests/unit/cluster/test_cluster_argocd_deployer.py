@@ -17,7 +17,7 @@ from gourmetgram import names
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TASKS = REPO_ROOT / "ansible/argocd/tasks/argocd_deployer.yml"
 CLUSTER_VARS = yaml.safe_load((REPO_ROOT / "ansible/vars/cluster.yml").read_text())
-TOKEN = "tok-do-not-print-4711"
+GENERATED = "stub-value-4711"
 
 KUBECTL = """#!/bin/sh
 printf '%s\\n' "$*" >> "$STUB_DIR/kubectl.log"
@@ -31,8 +31,8 @@ esac
 """
 ARGOCD = """#!/bin/sh
 printf '%s\\n' "$*" >> "$STUB_DIR/argocd.log"
-echo "TOKEN"
-""".replace("TOKEN", TOKEN)
+echo "GENERATED"
+""".replace("GENERATED", GENERATED)
 
 
 def run_deployer(tmp_path: Path, secret_exists: bool = False) -> subprocess.CompletedProcess:
@@ -102,9 +102,9 @@ def test_the_token_is_generated_once_stored_for_the_workflows_and_never_printed(
         0
     ] == f"account generate-token --account {account} --grpc-web"
     secret = json.loads((tmp_path / "secret.json").read_text())
-    assert secret["metadata"] == {"name": CLUSTER_VARS["gg_argocd_deployer_token_name"], "namespace": "argo"}
-    assert secret["stringData"] == {"token": TOKEN}
-    assert TOKEN not in result.stdout + result.stderr
+    assert secret["metadata"] == {"name": CLUSTER_VARS["gg_argocd_deployer_login"], "namespace": "argo"}
+    assert secret["stringData"] == {"token": GENERATED}
+    assert GENERATED not in result.stdout + result.stderr
     # The admin password copy of older setups goes away.
     assert (
         "-n argo delete secret argocd-initial-admin-secret --ignore-not-found" in (tmp_path / "kubectl.log").read_text()
@@ -126,7 +126,7 @@ def test_the_deploy_workflow_uses_the_token_not_the_admin_password():
     doc = yaml.safe_load(text)
     (template,) = [t for t in doc["spec"]["templates"] if t["name"] == "argocd-sync"]
     (volume,) = template["volumes"]
-    assert volume["secret"]["secretName"] == CLUSTER_VARS["gg_argocd_deployer_token_name"]
+    assert volume["secret"]["secretName"] == CLUSTER_VARS["gg_argocd_deployer_login"]
     assert "ARGOCD_AUTH_TOKEN" in template["script"]["source"]
     for path in sorted((REPO_ROOT / "workflows").glob("*.yaml")):
         body = path.read_text()

@@ -98,10 +98,13 @@ def test_the_platform_playbook_generates_the_credentials_once():
     play = yaml.safe_load((values.REPO_ROOT / "ansible/argocd/argocd_add_platform.yml").read_text())[0]
     (create,) = [t for t in play["tasks"] if t["name"] == "Create the credentials that are missing"]
     secrets = {s["name"]: s["data"] for s in create["loop"]}
-    mlflow = secrets["{{ gg_platform_values.mlflow.credentialsSecret }}"]
+    mlflow = secrets["{{ gg_platform_values.mlflow.credentials }}"]
     assert set(mlflow) == {"username", "password", "flask-secret-key"}
     assert "gg_new_password" in mlflow["password"]
-    assert PLATFORM_VALUES["mlflow"]["credentialsSecret"] == "mlflow-credentials"
+    # invoke reads the same Secret the chart mounts and the playbook creates.
+    from gourmetgram.cluster import mlflow_auth
+
+    assert mlflow_auth.credentials_secret() == PLATFORM_VALUES["mlflow"]["credentials"]
     helm = next(t for t in play["tasks"] if t["name"] == "Create or update the platform application")["vars"]
     assert helm["gg_app_helm"]["mlflow.publicIP"] == "{{ gg_floating_ip | default('') }}"
 
@@ -117,6 +120,6 @@ def test_every_workflow_step_that_talks_to_mlflow_logs_in():
                 continue
             for var, key in (("MLFLOW_TRACKING_USERNAME", "username"), ("MLFLOW_TRACKING_PASSWORD", "password")):
                 ref = env[var]["valueFrom"]["secretKeyRef"]
-                assert ref == {"name": PLATFORM_VALUES["mlflow"]["credentialsSecret"], "key": key}, path.name
+                assert ref == {"name": PLATFORM_VALUES["mlflow"]["credentials"], "key": key}, path.name
             checked += 1
     assert checked == 7
