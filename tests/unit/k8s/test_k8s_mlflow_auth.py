@@ -122,4 +122,4 @@ def test_every_workflow_step_that_talks_to_mlflow_logs_in():
                 ref = env[var]["valueFrom"]["secretKeyRef"]
                 assert ref == {"name": PLATFORM_VALUES["mlflow"]["credentials"], "key": key}, path.name
             checked += 1
-    assert checked == 7
+    assert checked >= 7  # train, build (2), test-staging, promote (2), set-development-alias

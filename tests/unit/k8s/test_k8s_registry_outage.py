@@ -41,7 +41,7 @@ def test_workflow_steps_on_a_moving_branch_tag_always_pull():
             if body and body["image"].endswith(":{{workflow.parameters.train-image-tag}}"):
                 assert body["imagePullPolicy"] == "Always", f"{path.name}: {template['name']}"
                 checked += 1
-    assert checked == 5
+    assert checked >= 5
 
 
 def test_the_registry_keeps_its_images_on_a_local_path_volume():
