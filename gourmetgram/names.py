@@ -57,7 +57,7 @@ APP_IMAGE = "gourmetgram-app"
 TRAINING_IMAGE = "gourmetgram-train"
 REGISTRY = "registry.kube-system.svc.cluster.local:5000"
 APP_SERVICE = "gourmetgram-app"
-DEFAULT_BRANCH = "mlops"
+# The repository revision is a setting (GG_REPO_REVISION, default main), not a name here.
 
 VERSION_MAJOR_MINOR = "1.0"
 _VERSION_RE = re.compile(r"^1\.0\.(\d+)$")

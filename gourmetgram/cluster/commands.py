@@ -17,8 +17,10 @@ from urllib.parse import quote
 import yaml
 
 from gourmetgram import names, values
+from gourmetgram.cluster import mlflow_auth, workflow_defaults
 from gourmetgram.cluster.runner import Step
 from gourmetgram.cluster.settings import REPO_ROOT, Settings
+from gourmetgram.cluster.workflow_defaults import branch_image_tag
 
 TF_DIR = "tf/kvm"
 TF_PLAN = "tfplan"
@@ -222,8 +224,11 @@ def hello_steps() -> list[Step]:
     return [playbook_step("general/hello_host.yml", title="Hello, world: hostname of every node")]
 
 
-def k8s_stages() -> list[tuple[str, list[Step]]]:
-    """pre_k8s, Kubespray's own venv, Kubespray cluster.yml, post_k8s."""
+def k8s_stages(registry_mirror: str | None = None) -> list[tuple[str, list[Step]]]:
+    """pre_k8s, Kubespray's own venv, Kubespray cluster.yml, post_k8s (GG_REGISTRY_MIRROR goes to pre_k8s)."""
+    # Docker reads the mirror from daemon.json (pre_k8s); Kubespray's docker_registry_mirrors stays
+    # empty, since Docker refuses an option set both as a flag and in daemon.json.
+    mirrors = ("-e", json.dumps({"gg_registry_mirrors": [registry_mirror]})) if registry_mirror else ()
     venv_bin = KUBESPRAY_VENV / "bin"
     kubespray = Step(
         argv=(
@@ -253,22 +258,40 @@ def k8s_stages() -> list[tuple[str, list[Step]]]:
         ),
     ]
     return [
-        ("pre_k8s", [playbook_step("pre_k8s/pre_k8s_configure.yml", title="pre_k8s: firewalld off, Docker registry")]),
+        (
+            "pre_k8s",
+            [playbook_step("pre_k8s/pre_k8s_configure.yml", *mirrors, title="pre_k8s: firewalld off, Docker registry")],
+        ),
         ("kubespray-deps", deps),
         ("kubespray", [kubespray]),
         ("post_k8s", [playbook_step("post_k8s/post_k8s_configure.yml", title="post_k8s: kubeconfig, DNS, Argo")]),
     ]
 
 
-def argocd_add_steps(settings: Settings, env: str) -> list[Step]:
+def argocd_add_steps(settings: Settings, env: str, floating_ip: str | None = None) -> list[Step]:
+    """The env's playbook; the platform's also gets node1's floating IP (the one Host MLflow accepts besides
+    its in-cluster names)."""
     if env not in ARGOCD_PLAYBOOKS:
         raise ValueError(f"unknown environment {env!r}: expected one of {', '.join(ARGOCD_PLAYBOOKS)}")
+    extra: tuple[str, ...] = ()
+    floating_ip = floating_ip or settings.floating_ip
+    if env == names.PLATFORM and floating_ip:
+        extra = ("-e", f"gg_floating_ip={floating_ip}")
     return [
-        playbook_step(ARGOCD_PLAYBOOKS[env], *_repo_vars(settings), title=f"Argo CD application {names.app_name(env)}")
+        playbook_step(
+            ARGOCD_PLAYBOOKS[env], *_repo_vars(settings), *extra, title=f"Argo CD application {names.app_name(env)}"
+        )
     ]
 
 
-def build_init_steps(settings: Settings, branch: str = names.DEFAULT_BRANCH) -> list[Step]:
+def _revision(settings: Settings, branch: str | None) -> str:
+    """The revision a workflow clones: --branch when given, else GG_REPO_REVISION (one source)."""
+    settings.require("repo_url", "repo_revision")
+    return branch or settings.repo_revision
+
+
+def build_init_steps(settings: Settings, branch: str | None = None) -> list[Step]:
+    branch = _revision(settings, branch)
     return [
         playbook_step(
             "argocd/workflow_build_init.yml", *_repo_vars(settings), "-e", f"gg_branch={branch}",
@@ -277,7 +300,8 @@ def build_init_steps(settings: Settings, branch: str = names.DEFAULT_BRANCH) -> 
     ]  # fmt: skip
 
 
-def build_training_init_steps(settings: Settings, branch: str = names.DEFAULT_BRANCH) -> list[Step]:
+def build_training_init_steps(settings: Settings, branch: str | None = None) -> list[Step]:
+    branch = _revision(settings, branch)
     return [
         playbook_step(
             "argocd/workflow_build_training_init.yml", *_repo_vars(settings), "-e", f"gg_branch={branch}",
@@ -287,7 +311,14 @@ def build_training_init_steps(settings: Settings, branch: str = names.DEFAULT_BR
 
 
 def templates_apply_steps(settings: Settings) -> list[Step]:
-    return [playbook_step("argocd/workflow_templates_apply.yml", title="WorkflowTemplates and cron-train")]
+    """Apply the templates that workflow_defaults.write_rendered wrote (GG_REPO_URL/GG_REPO_REVISION as defaults)."""
+    return [
+        playbook_step(
+            "argocd/workflow_templates_apply.yml", *_repo_vars(settings),
+            "-e", f"gg_workflow_manifest_file={workflow_defaults.RENDERED_FILE}",
+            title=f"WorkflowTemplates and cron-train for {settings.repo_url} at {settings.repo_revision}",
+        )
+    ]  # fmt: skip
 
 
 # ---- ssh to node1 (Argo workflows, status, tunnels) ----------------------------------------------
@@ -350,13 +381,10 @@ def submit_step(settings: Settings, floating_ip: str, workflow: dict, title: str
     )
 
 
-def train_steps(
-    settings: Settings, floating_ip: str, branch: str = names.DEFAULT_BRANCH, bad: bool = False
-) -> list[Step]:
-    """Submit train-model (branch, bad-model; repo-url when declared)."""
-    params = {"branch": branch, "bad-model": "true" if bad else "false"}
-    if settings.repo_url and "repo-url" in declared_parameters("train-model.yaml"):
-        params["repo-url"] = settings.repo_url
+def train_steps(settings: Settings, floating_ip: str, branch: str | None = None, bad: bool = False) -> list[Step]:
+    """Submit train-model (repo-url, branch: GG_REPO_URL and --branch or GG_REPO_REVISION; bad-model)."""
+    branch = _revision(settings, branch)
+    params = {"branch": branch, "repo-url": str(settings.repo_url), "bad-model": "true" if bad else "false"}
     what = "the lab's bad model (state dict)" if bad else "a model"
     workflow = workflow_from_template("train-model", params)
     return [submit_step(settings, floating_ip, workflow, f"train {what} from branch {branch}")]
@@ -366,7 +394,13 @@ def promote_steps(settings: Settings, floating_ip: str, source: str, target: str
     """Submit promote-model (source-environment, target-environment, model-version)."""
     names.check_promotion(source, target)
     tag = names.image_tag(target, version)  # validates the version
-    params = {"source-environment": source, "target-environment": target, "model-version": str(int(version))}
+    params = {
+        "source-environment": source,
+        "target-environment": target,
+        "model-version": str(int(version)),
+        # The training image of the deployed revision runs check-promotion and the alias step.
+        "train-image-tag": _train_image_tag(settings),
+    }
     workflow = workflow_from_template("promote-model", params)
     return [submit_step(settings, floating_ip, workflow, f"promote {source} -> {target}: {tag}")]
 
@@ -396,14 +430,25 @@ def created_placeholder(template: str) -> str:
     return f"workflow.argoproj.io/{template}-<id>"
 
 
+def _train_image_tag(settings: Settings) -> str:
+    """The training image of GG_REPO_REVISION (build-training-init and train-model tag it by branch)."""
+    settings.require("repo_revision")
+    return branch_image_tag(settings.repo_revision)
+
+
 def build_image_steps(
-    settings: Settings, floating_ip: str, version: int | str, branch: str = names.DEFAULT_BRANCH
+    settings: Settings, floating_ip: str, version: int | str, branch: str | None = None
 ) -> list[Step]:
     """Submit build-container-image with build-only=true: fetch the model, build and push staging-1.0.N."""
     tag = names.image_tag(names.STAGING, version)
-    params = {"model-version": str(int(version)), "branch": branch, "build-only": "true"}
-    if settings.repo_url:
-        params["repo-url"] = settings.repo_url
+    branch = _revision(settings, branch)
+    params = {
+        "model-version": str(int(version)),
+        "branch": branch,
+        "repo-url": str(settings.repo_url),
+        "train-image-tag": _train_image_tag(settings),
+        "build-only": "true",
+    }
     workflow = workflow_from_template("build-container-image", params)
     return [submit_step(settings, floating_ip, workflow, f"build and push {tag} (branch {branch})")]
 
@@ -419,6 +464,15 @@ def deploy_image_steps(settings: Settings, floating_ip: str, env: str, version: 
         version = str(int(version))
     workflow = workflow_from_template("deploy-container-image", {"environment": env, "model-version": str(version)})
     return [submit_step(settings, floating_ip, workflow, f"Argo CD {names.app_name(env)}: image.tag={tag}, sync")]
+
+
+def workflow_deadline(template: str) -> int:
+    """spec.activeDeadlineSeconds of workflows/<template>.yaml: Argo fails the Workflow after it."""
+    doc = yaml.safe_load((WORKFLOWS_DIR / f"{template}.yaml").read_text())
+    deadline = doc["spec"].get("activeDeadlineSeconds")
+    if not isinstance(deadline, int) or deadline <= 0:
+        raise ValueError(f"workflows/{template}.yaml sets no spec.activeDeadlineSeconds: a wait would have no end")
+    return deadline
 
 
 def workflow_phase_step(settings: Settings, floating_ip: str, created: str) -> Step:
@@ -459,15 +513,23 @@ def mlflow_url(floating_ip: str) -> str:
     return f"http://{floating_ip}:{values.mlflow_port()}"
 
 
+def mlflow_credentials_step(settings: Settings, floating_ip: str) -> Step:
+    """MLflow's basic-auth user, read on node1 (captured by invoke, never printed)."""
+    secret = mlflow_auth.credentials_secret()
+    remote = ["kubectl", "-n", names.namespace(names.PLATFORM), "get", "secret", secret, "-o", "json"]
+    return remote_step(settings, floating_ip, remote, capture=True, title="MLflow's credentials (not printed)")
+
+
 def mlflow_steps(floating_ip: str) -> list[Step]:
-    """The registered model (aliases) and its versions, from MLflow's REST API."""
+    """The registered model (aliases) and its versions, from MLflow's REST API (basic auth from a 0600 netrc)."""
     base = mlflow_url(floating_ip) + "/api/2.0/mlflow"
     model = quote(names.MODEL_NAME)
     search = quote(f"name='{names.MODEL_NAME}'")
+    curl = ("curl", "-fsS", "--max-time", "20", "--netrc-file", str(mlflow_auth.NETRC_FILE))
     return [
-        Step(argv=("curl", "-fsS", "--max-time", "20", f"{base}/registered-models/get?name={model}"),
+        Step(argv=(*curl, f"{base}/registered-models/get?name={model}"),
              capture=True, title=f"aliases of {names.MODEL_NAME}"),
-        Step(argv=("curl", "-fsS", "--max-time", "20", f"{base}/model-versions/search?filter={search}&max_results=200"),
+        Step(argv=(*curl, f"{base}/model-versions/search?filter={search}&max_results=200"),
              capture=True, title=f"versions of {names.MODEL_NAME}"),
     ]  # fmt: skip
 

@@ -45,6 +45,7 @@ class Settings:
     repo_url: str | None = None
     repo_revision: str = "main"
     clouds_yaml: str = "tf/kvm/clouds.yaml"
+    registry_mirror: str | None = None
 
     # ---- validation -------------------------------------------------------
     def require(self, *names: str) -> Settings:
@@ -86,6 +87,7 @@ ENV_NAMES = {
     "repo_url": "GG_REPO_URL",
     "repo_revision": "GG_REPO_REVISION",
     "clouds_yaml": "GG_CLOUDS_YAML",
+    "registry_mirror": "GG_REGISTRY_MIRROR",
 }
 
 DESCRIPTIONS = {
@@ -99,6 +101,7 @@ DESCRIPTIONS = {
     "repo_url": "git URL of this repository as Argo CD and the workflows clone it",
     "repo_revision": "branch or tag of this repository that Argo CD deploys",
     "clouds_yaml": "path of clouds.yaml with your application credential",
+    "registry_mirror": "a Docker Hub pull-through mirror for the nodes' Docker, e.g. https://mirror.example.org",
 }
 
 _HOW_TO_SET = "set it in the environment or in settings.env (copy settings.env.example)"
@@ -130,7 +133,17 @@ def _check_floating_ip(value: str) -> None:
         raise SettingsError(f"bad GG_FLOATING_IP {value!r}: expected an IPv4 address like 129.114.27.10") from None
 
 
-_CHECKS = {"suffix": _check_suffix, "reservation": _check_reservation, "floating_ip": _check_floating_ip}
+def _check_registry_mirror(value: str) -> None:
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        raise SettingsError(f"bad GG_REGISTRY_MIRROR {value!r}: expected a URL like https://mirror.example.org")
+
+
+_CHECKS = {
+    "suffix": _check_suffix,
+    "reservation": _check_reservation,
+    "floating_ip": _check_floating_ip,
+    "registry_mirror": _check_registry_mirror,
+}
 
 
 def parse_settings_file(path: Path) -> dict[str, str]:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from gourmetgram import names, values
 from gourmetgram.cluster import commands as cmd
-from gourmetgram.cluster.runner import CommandFailed, Runner, Step
+from gourmetgram.cluster.runner import CommandFailed, Runner, Step, format_elapsed
 from gourmetgram.cluster.settings import Settings
 from gourmetgram.lifecycle.registry import Registry
 from gourmetgram.lifecycle.rules import Deployment
@@ -27,7 +27,9 @@ from gourmetgram.lifecycle.target import DeployError
 
 IMAGE_TAG_PARAMETER = "image.tag"
 WORKFLOW_POLL_SECONDS = 10.0
-WORKFLOW_TIMEOUT_SECONDS = 3600.0  # build-container-image's activeDeadlineSeconds
+# A wait covers the workflow's own deadline (its template's activeDeadlineSeconds, after which
+# Argo fails it) plus this margin, so invoke never gives up on a workflow that still runs.
+WORKFLOW_WAIT_MARGIN_SECONDS = 300.0
 
 
 class ClusterTarget:
@@ -40,9 +42,9 @@ class ClusterTarget:
         settings: Settings,
         runner: Runner,
         floating_ip: str,
-        branch: str = names.DEFAULT_BRANCH,
+        branch: str | None = None,  # None: GG_REPO_REVISION
         poll_seconds: float = WORKFLOW_POLL_SECONDS,
-        timeout: float = WORKFLOW_TIMEOUT_SECONDS,
+        timeout: float | None = None,  # None: the template's deadline + WORKFLOW_WAIT_MARGIN_SECONDS
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.settings = settings
@@ -119,16 +121,25 @@ class ClusterTarget:
             return None
         created = created.strip()
         self._last_created = created
+        timeout = self.timeout if self.timeout is not None else self.wait_limit(template)
         waited = 0.0
         while True:
             phase = (self.runner.run(cmd.workflow_phase_step(self.settings, self.floating_ip, created)) or "").strip()
             if phase in cmd.WORKFLOW_DONE_PHASES:
                 self.runner.say(f"{created}: {phase}")
                 return phase
-            if waited >= self.timeout:
+            if waited >= timeout:
                 return f"still {phase or 'Pending'} after {waited:.0f} s"
+            self.runner.say(
+                f"{created}: {phase or 'Pending'}, {format_elapsed(waited)} of up to {format_elapsed(timeout)}"
+            )
             self.sleep(self.poll_seconds)
             waited += self.poll_seconds
+
+    @staticmethod
+    def wait_limit(template: str) -> float:
+        """Seconds to wait for a Workflow of `template`: its deadline plus the margin."""
+        return cmd.workflow_deadline(template) + WORKFLOW_WAIT_MARGIN_SECONDS
 
     def _logs_hint(self) -> str:
         name = self._last_created.split("/")[-1]

@@ -16,6 +16,7 @@ from invoke import Collection, Exit, task
 
 from gourmetgram import names
 from gourmetgram.cluster import commands as cmd
+from gourmetgram.cluster import mlflow_auth, workflow_defaults
 from gourmetgram.cluster.inventory import (
     DEFAULT_NODES,
     InventoryError,
@@ -185,7 +186,9 @@ def hello(c, dry_run=False):
 )
 def k8s(c, dry_run=False, from_stage=None):
     """[4] Kubernetes: pre_k8s, Kubespray cluster.yml (up to an hour), post_k8s; progress + elapsed; --from-stage."""
-    stages = cmd.k8s_stages()
+    # GG_REGISTRY_MIRROR is optional; when set, it must be a URL.
+    mirror = _settings().registry_mirror
+    stages = cmd.k8s_stages(_settings("registry_mirror").registry_mirror if mirror else None)
     names_ = [name for name, _ in stages]
     if from_stage is not None and from_stage not in names_:
         raise Exit(f"error: unknown stage {from_stage!r}: expected one of {', '.join(names_)}", code=2)
@@ -221,27 +224,42 @@ def k8s(c, dry_run=False, from_stage=None):
 def argocd_add(c, env, dry_run=False):
     """[5, 8] Register an Argo CD application (platform first, then staging, canary, production)."""
     settings = _settings("repo_url", "repo_revision")
-    _run_playbooks(dry_run, _guard(cmd.argocd_add_steps, settings, env))
+    # MLflow accepts node1's floating IP as Host: the platform needs it (GG_FLOATING_IP or Terraform's output).
+    ip = _floating_ip(settings, Runner(dry_run)) if env == names.PLATFORM else None
+    _run_playbooks(dry_run, _guard(cmd.argocd_add_steps, settings, env, ip))
 
 
-@task(help={"dry_run": DRY_RUN_HELP, "branch": f"branch of this repository to build (default {names.DEFAULT_BRANCH})"})
-def workflows_build_init(c, dry_run=False, branch=names.DEFAULT_BRANCH):
+BRANCH_HELP = "branch or tag of GG_REPO_URL to {what} (default GG_REPO_REVISION)"
+
+
+@task(help={"dry_run": DRY_RUN_HELP, "branch": BRANCH_HELP.format(what="build")})
+def workflows_build_init(c, dry_run=False, branch=None):
     """[6] One-off workflow: the initial app images staging/canary/production-1.0.0."""
     settings = _settings("repo_url", "repo_revision")
-    _run_playbooks(dry_run, cmd.build_init_steps(settings, branch))
+    _run_playbooks(dry_run, _guard(cmd.build_init_steps, settings, branch))
 
 
-@task(help={"dry_run": DRY_RUN_HELP, "branch": f"branch of this repository to build (default {names.DEFAULT_BRANCH})"})
-def workflows_build_training_init(c, dry_run=False, branch=names.DEFAULT_BRANCH):
+@task(help={"dry_run": DRY_RUN_HELP, "branch": BRANCH_HELP.format(what="build")})
+def workflows_build_training_init(c, dry_run=False, branch=None):
     """[7] One-off workflow: the training image (label git.commit)."""
     settings = _settings("repo_url", "repo_revision")
-    _run_playbooks(dry_run, cmd.build_training_init_steps(settings, branch))
+    _run_playbooks(dry_run, _guard(cmd.build_training_init_steps, settings, branch))
 
 
 @task(help={"dry_run": DRY_RUN_HELP})
 def workflows_apply(c, dry_run=False):
-    """[9] Apply the WorkflowTemplates (build, deploy, promote, train, test-staging) and cron-train."""
-    _run_playbooks(dry_run, cmd.templates_apply_steps(_settings()))
+    """[9] Apply the WorkflowTemplates and cron-train with GG_REPO_URL / GG_REPO_REVISION as their defaults."""
+    settings = _settings("repo_url", "repo_revision")
+    runner = Runner(dry_run)
+    if dry_run:
+        runner.say(
+            f"would render workflows/ with repo-url={settings.repo_url} branch={settings.repo_revision} "
+            f"into {workflow_defaults.RENDERED_FILE}"
+        )
+    else:
+        path = _guard(workflow_defaults.write_rendered, settings)
+        runner.say(f"rendered {path}: repo-url={settings.repo_url} branch={settings.repo_revision}")
+    _run_playbooks(dry_run, _guard(cmd.templates_apply_steps, settings))
 
 
 def _submit(runner: Runner, steps, next_hint: str) -> None:
@@ -254,13 +272,13 @@ def _submit(runner: Runner, steps, next_hint: str) -> None:
 @task(
     help={
         "dry_run": DRY_RUN_HELP,
-        "branch": f"branch of this repository whose train/ runs (default {names.DEFAULT_BRANCH})",
+        "branch": BRANCH_HELP.format(what="train from"),
         "bad": "register the lab's bad model (state dict): staging must reject it",
     }
 )
-def train(c, dry_run=False, branch=names.DEFAULT_BRANCH, bad=False):
+def train(c, dry_run=False, branch=None, bad=False):
     """[10] Submit the train-model workflow (train, model tests gate, register, build, staging, canary)."""
-    settings = _settings()
+    settings = _settings("repo_url", "repo_revision")
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
     steps = _guard(cmd.train_steps, settings, ip, branch, bad)
@@ -291,6 +309,7 @@ def promote(c, version, dry_run=False, from_=names.CANARY, to=names.PRODUCTION):
             f"({cmd.mlflow_url(ip)}) and {names.app_name(from_)} runs {names.image_tag(from_, n)}"
         )
     else:
+        _guard(_read, _mlflow_login, settings, runner, ip)
         approved = _registry_call(lambda: _registry(ip).is_approved(n))
         refusal = rules.promotion_refusal(from_, to, n, approved, source_version)
         if refusal:
@@ -310,6 +329,16 @@ def _read(fn, *args):
         return fn(*args)
     except CommandFailed as exc:
         raise Exit(f"failed: {exc}", code=exc.returncode or 1) from None
+
+
+def _mlflow_login(settings: Settings, runner: Runner, floating_ip: str) -> None:
+    """Read MLflow's basic-auth user on node1 and hand it to this process's MLflow client and curl (not printed)."""
+    out = runner.run(cmd.mlflow_credentials_step(settings, floating_ip))
+    if out is None:  # dry-run
+        return
+    username, password = mlflow_auth.credentials_from_secret_json(out)
+    mlflow_auth.use_credentials(username, password)
+    mlflow_auth.write_netrc(floating_ip, username, password)
 
 
 def _registry(floating_ip: str) -> Registry:
@@ -341,6 +370,7 @@ def rollback(c, env, dry_run=False):
         target.deploy(env, cmd.VERSION_PLACEHOLDER)  # dry-run: prints the submit and the poll
         runner.say(f"then sets alias {env} -> {cmd.VERSION_PLACEHOLDER} in MLflow")
         return
+    _guard(_read, _mlflow_login, settings, runner, ip)
     lifecycle = Lifecycle(target, _registry_call(lambda: _registry(ip)), say=runner.say)
     try:
         chosen = lifecycle.rollback(env)
@@ -362,10 +392,13 @@ def status(c, dry_run=False):
         except CommandFailed:
             images[env] = None
     try:
+        _mlflow_login(settings, runner, ip)
         model, versions = (runner.run(step) for step in cmd.mlflow_steps(ip))
         registry = None if dry_run else _guard(_summarise_registry, model, versions)
     except CommandFailed as exc:
         registry = f"  MLflow did not answer ({exc}); is the platform added and synced?"
+    except ValueError as exc:
+        registry = f"  {exc}"
     if dry_run:
         return
     runner.say(f"\nMLflow {cmd.mlflow_url(ip)}  model {names.MODEL_NAME}")

@@ -55,3 +55,30 @@ def test_every_exposed_service_port_has_a_security_group(rendered):
 @pytest.mark.parametrize("port", [22, 80, 8000, 8080, 8081, 8082, 9001])
 def test_security_groups_are_found_by_port(port):
     assert all(port in opened for opened in t.secgroup_ports(TF).values())
+
+
+def _hcl_blocks(path, kind: str, type_: str) -> dict:
+    import hcl2
+
+    with path.open() as f:
+        parsed = hcl2.load(f)
+    return {name: body for block in parsed.get(kind, []) for name, body in block.get(type_, {}).items()}
+
+
+def test_a_republished_image_does_not_replace_existing_nodes():
+    """image_id forces replacement; taken from a data source that follows the newest image, it must be
+    ignored on existing instances (or the image pinned by name), else every apply rebuilds all nodes."""
+    (nodes,) = _hcl_blocks(TF / "main.tf", "resource", "openstack_compute_instance_v2").values()
+    image = _hcl_blocks(TF / "data.tf", "data", "openstack_images_image_v2")
+    ignored = {
+        attr.removeprefix("${").removesuffix("}")
+        for lifecycle in nodes.get("lifecycle", [])
+        for attr in lifecycle.get("ignore_changes", [])
+    }
+    if "image_id" in nodes:
+        assert "data.openstack_images_image_v2" in nodes["image_id"]
+        (ubuntu,) = image.values()
+        assert ubuntu["name"] == "CC-Ubuntu24.04"
+        assert "image_id" in ignored, "a new CC-Ubuntu24.04 would plan to replace every node"
+    else:
+        assert nodes["image_name"] == "CC-Ubuntu24.04"

@@ -56,6 +56,14 @@ resource "openstack_compute_instance_v2" "nodes" {
     echo "127.0.1.1 ${each.key}-mlops-${var.suffix}" >> /etc/hosts
     su cc -c /usr/local/bin/cc-load-public-keys
   EOT
+
+  # image_id forces a new instance, and the data source follows the site's newest
+  # CC-Ubuntu24.04: without this, a re-published image would make every apply (and
+  # `-replace` of one node) plan to rebuild all three. A node created or -replace'd
+  # later gets the image current at that time.
+  lifecycle {
+    ignore_changes = [image_id]
+  }
 }
 
 resource "openstack_networking_floatingip_v2" "floating_ip" {

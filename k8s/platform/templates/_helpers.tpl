@@ -39,3 +39,19 @@ capabilities:
 {{- end -}}
 {{ $ref }}
 {{- end -}}
+
+{{/* Host headers MLflow accepts: its Service's in-cluster names, localhost (port-forward) and the
+     floating IP when set, each with and without a port. Never "*". */}}
+{{- define "gg.mlflowAllowedHosts" -}}
+{{- $ns := .Values.namespace -}}
+{{- $names := list "mlflow" (printf "mlflow.%s" $ns) (printf "mlflow.%s.svc" $ns) (printf "mlflow.%s.svc.cluster.local" $ns) "localhost" "127.0.0.1" -}}
+{{- if .Values.mlflow.publicIP -}}
+{{- $names = append $names .Values.mlflow.publicIP -}}
+{{- end -}}
+{{- $hosts := list -}}
+{{- range $names -}}
+{{- $hosts = append $hosts . -}}
+{{- $hosts = append $hosts (printf "%s:*" .) -}}
+{{- end -}}
+{{- join "," $hosts -}}
+{{- end -}}

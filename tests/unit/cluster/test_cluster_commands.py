@@ -8,9 +8,11 @@ import shlex
 from datetime import datetime
 
 import pytest
+import yaml
 
 from gourmetgram import names
 from gourmetgram.cluster import commands as cmd
+from gourmetgram.cluster import workflow_defaults
 from gourmetgram.cluster.settings import REPO_ROOT
 
 SSH = (
@@ -135,7 +137,9 @@ def test_k8s_stages():
 )
 def test_argocd_add(settings, env, playbook):
     (step,) = cmd.argocd_add_steps(settings, env)
-    assert step.argv == ("ansible-playbook", "-i", "inventory.yml", *REPO, playbook)
+    # The platform also gets node1's floating IP: the one public Host MLflow accepts.
+    ip = ("-e", f"gg_floating_ip={settings.floating_ip}") if env == "platform" else ()
+    assert step.argv == ("ansible-playbook", "-i", "inventory.yml", *REPO, *ip, playbook)
     assert (REPO_ROOT / "ansible" / playbook).is_file()
 
 
@@ -145,15 +149,18 @@ def test_argocd_add_rejects_unknown_env(settings):
 
 
 def test_workflow_playbooks(settings):
+    # Without --branch: GG_REPO_REVISION (main in the example settings), never a hard-wired branch.
     assert cmd.build_init_steps(settings)[0].argv == (
-        "ansible-playbook", "-i", "inventory.yml", *REPO, "-e", "gg_branch=mlops", "argocd/workflow_build_init.yml",
+        "ansible-playbook", "-i", "inventory.yml", *REPO, "-e", "gg_branch=main", "argocd/workflow_build_init.yml",
     )  # fmt: skip
     assert cmd.build_training_init_steps(settings, "mlops-bad")[0].argv == (
         "ansible-playbook", "-i", "inventory.yml", *REPO, "-e", "gg_branch=mlops-bad",
         "argocd/workflow_build_training_init.yml",
     )  # fmt: skip
     assert cmd.templates_apply_steps(settings)[0].argv == (
-        "ansible-playbook", "-i", "inventory.yml", "argocd/workflow_templates_apply.yml",
+        "ansible-playbook", "-i", "inventory.yml", *REPO,
+        "-e", f"gg_workflow_manifest_file={workflow_defaults.RENDERED_FILE}",
+        "argocd/workflow_templates_apply.yml",
     )  # fmt: skip
 
 
@@ -164,14 +171,18 @@ def _submitted(step) -> dict:
 
 @pytest.mark.parametrize("bad, flag", [(False, "false"), (True, "true")])
 def test_train_submits_train_model(settings, bad, flag):
-    (step,) = cmd.train_steps(settings, "203.0.113.10", branch="mlops", bad=bad)
+    (step,) = cmd.train_steps(settings, "203.0.113.10", branch="feature-x", bad=bad)
     assert step.argv[:-1] == ssh(settings)
     wf = _submitted(step)
     assert wf["metadata"] == {"generateName": "train-model-", "namespace": "argo"}
     assert wf["spec"]["workflowTemplateRef"] == {"name": "train-model"}
     params = {p["name"]: p["value"] for p in wf["spec"]["arguments"]["parameters"]}
-    assert params["branch"] == "mlops"
+    assert params["branch"] == "feature-x"
+    assert params["repo-url"] == settings.repo_url
     assert params["bad-model"] == flag
+    # Without --branch: GG_REPO_REVISION.
+    (default,) = cmd.train_steps(settings, "203.0.113.10", bad=bad)
+    assert {p["name"]: p["value"] for p in _submitted(default)["spec"]["arguments"]["parameters"]}["branch"] == "main"
     # Every parameter passed is declared by the template in this checkout.
     assert set(params) <= set(cmd.declared_parameters("train-model.yaml"))
 
@@ -184,6 +195,8 @@ def test_promote_submits_promote_model(settings):
         {"name": "source-environment", "value": "canary"},
         {"name": "target-environment", "value": "production"},
         {"name": "model-version", "value": "7"},
+        # The training image of GG_REPO_REVISION runs check-promotion (never a tag nobody built).
+        {"name": "train-image-tag", "value": "main"},
     ]
 
 
@@ -216,8 +229,13 @@ def test_status_commands(settings):
         ]  # fmt: skip
     model, versions = cmd.mlflow_steps("203.0.113.10")
     base = "http://203.0.113.10:8000/api/2.0/mlflow"
-    assert model.argv[:4] == ("curl", "-fsS", "--max-time", "20")
-    assert model.argv[4] == f"{base}/registered-models/get?name=GourmetGramFood11Model"
+    # MLflow's basic auth: the user comes from a 0600 netrc file, never from the command line.
+    netrc = str(REPO_ROOT / ".state/cluster/mlflow.netrc")
+    assert model.argv[:6] == ("curl", "-fsS", "--max-time", "20", "--netrc-file", netrc)
+    assert model.argv[6] == f"{base}/registered-models/get?name=GourmetGramFood11Model"
+    (secret,) = [cmd.mlflow_credentials_step(settings, "203.0.113.10")]
+    assert secret.argv[-1] == "kubectl -n gourmetgram-platform get secret mlflow-credentials -o json"
+    assert secret.capture
     assert versions.argv[-1] == (
         f"{base}/model-versions/search?filter=name%3D%27GourmetGramFood11Model%27&max_results=200"
     )
@@ -252,3 +270,20 @@ def test_dry_run_rendering_is_a_shell_line(settings):
         f"(cd ansible && ANSIBLE_CONFIG={REPO_ROOT}/ansible/ansible.cfg "
         "ansible-playbook -i inventory.yml general/hello_host.yml)"
     )
+
+
+def test_registry_mirror_reaches_dockers_daemon_json(example_env):
+    """GG_REGISTRY_MIRROR -> pre_k8s's gg_registry_mirrors -> registry-mirrors in /etc/docker/daemon.json."""
+    from gourmetgram.cluster.settings import SettingsError, load_settings
+
+    mirror = "https://mirror.example.org"
+    settings = load_settings({**example_env, "GG_REGISTRY_MIRROR": mirror}).require("registry_mirror")
+    (pre_k8s,) = dict(cmd.k8s_stages(settings.registry_mirror))["pre_k8s"]
+    assert pre_k8s.argv[3:5] == ("-e", json.dumps({"gg_registry_mirrors": [mirror]}))
+    (plain,) = dict(cmd.k8s_stages())["pre_k8s"]
+    assert "-e" not in plain.argv
+    play = yaml.safe_load((REPO_ROOT / "ansible/pre_k8s/pre_k8s_configure.yml").read_text())[0]
+    (docker_task,) = [t for t in play["tasks"] if t["name"] == "Configure Docker to trust the in-cluster registry"]
+    assert docker_task["vars"]["docker_daemon_config"]["registry-mirrors"] == "{{ gg_registry_mirrors }}"
+    with pytest.raises(SettingsError, match="GG_REGISTRY_MIRROR"):
+        load_settings({**example_env, "GG_REGISTRY_MIRROR": "mirror.example.org"}).require("registry_mirror")

@@ -44,14 +44,82 @@ def test_versions_are_pinned_exactly():
         assert "latest" not in d["url"], name
         # The URL names the version (directly or through the Kubespray-shared argocd_version),
         # or the release's commit (a raw file at a commit is immutable).
-        at_commit = re.search(r"/[0-9a-f]{40}/", d["url"])
-        assert d["version"] in d["url"] or "{{ argocd_version }}" in d["url"] or at_commit, name
-        # A checksum is either a real sha256 or empty (then the playbook refuses the download,
-        # unless the publisher's checksum file is named: an https URL of the same release).
-        assert d["sha256"] == "" or re.fullmatch(r"[0-9a-f]{64}", d["sha256"]), name
-        if "sha256_url" in d:
+        assert (
+            d["version"] in d["url"] or "{{ argocd_version }}" in d["url"] or re.search(r"/[0-9a-f]{40}/", d["url"])
+        ), name
+        # Every download has a checksum: a real sha256, or (only where the publisher has one) its
+        # checksum file, an https URL of the same release. An empty one would stop the playbook.
+        if d["sha256"] == "":
+            assert "sha256_url" in d, f"{name}: no sha256 and no publisher checksum file"
             assert d["sha256_url"].startswith("https://"), name
             assert d["url"].rsplit("/", 1)[0] == d["sha256_url"].rsplit("/", 1)[0], name
+        else:
+            assert re.fullmatch(r"[0-9a-f]{64}", d["sha256"]), name
+            assert "sha256_url" not in d, f"{name}: one checksum source, not two"
+
+
+def test_the_argo_manifests_are_raw_files_at_the_release_commits():
+    downloads = VERSIONS["gg_downloads"]
+    commits = {"argo_workflows": "9e532061c064d1205610b1932a0fb3c4dc053421",
+               "argo_events": "80f5951150be80996b63f7d84d092812d5ea73a3"}  # fmt: skip
+    for name, commit in commits.items():
+        assert downloads[name]["url"].startswith("https://raw.githubusercontent.com/argoproj/"), name
+        assert f"/{commit}/manifests/" in downloads[name]["url"], name
+    # At its commit the Argo Workflows manifest names :latest images: the playbook pins them (kustomize_pin.yml).
+    assert set(downloads["argo_workflows"]["pin_images"]) == {
+        "quay.io/argoproj/argocli", "quay.io/argoproj/workflow-controller"
+    }  # fmt: skip
+
+
+def _playbook_files():
+    ansible = REPO_ROOT / "ansible"
+    return [p for p in sorted(ansible.rglob("*.yml")) if "kubespray" not in p.relative_to(ansible).parts]
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from _walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk(v)
+
+
+def test_every_playbook_download_goes_through_checked_download_with_a_checksum():
+    """The one get_url is checked_download.yml's; every download_name a playbook passes is pinned."""
+    downloads = VERSIONS["gg_downloads"]
+    fetchers = (
+        "get_url",
+        "ansible.builtin.get_url",
+        "uri",
+        "ansible.builtin.uri",
+        "unarchive",
+        "ansible.builtin.unarchive",
+    )
+    used: set[str] = set()
+    for path in _playbook_files():
+        text = path.read_text()
+        assert not re.search(r"\b(curl|wget)\b", text), f"{path}: downloads outside checked_download.yml"
+        for node in _walk(yaml.safe_load(text)):
+            for key in fetchers:
+                if key in node:
+                    assert path.name == "checked_download.yml", f"{path}: {key} outside checked_download.yml"
+            name = node.get("download_name")
+            if isinstance(name, str) and "{{" not in name:
+                used.add(name)
+            if "loop" in node and node.get("loop_control", {}).get("loop_var") == "download_name":
+                loop = node["loop"]
+                m = re.fullmatch(r"\{\{\s*(\w+)\s*\}\}", loop) if isinstance(loop, str) else None
+                used.update(VERSIONS[m.group(1)] if m else loop)
+            if "loop" in node and node.get("loop_control", {}).get("loop_var") == "gg_component":
+                used.update(item["download_name"] for item in node["loop"])
+    assert used >= {"argocd_cli", "argo_workflows", "argo_events", *VERSIONS["gg_gateway_api_crds"]}
+    for name in used:
+        entry = downloads[name]
+        assert re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]) or entry.get("sha256_url", "").startswith("https://"), (
+            name
+        )
 
 
 def test_kubespray_group_vars_do_not_repeat_the_pins():

@@ -16,7 +16,7 @@ from invoke import Context, Exit
 
 from gourmetgram import names
 from gourmetgram.cluster import commands as cmd
-from gourmetgram.cluster.runner import Runner
+from gourmetgram.cluster.runner import Runner, format_elapsed
 from gourmetgram.cluster.target import ClusterTarget, deploy_history, deployed_tag
 from gourmetgram.lifecycle.rules import Deployment
 from gourmetgram.lifecycle.steps import Lifecycle, StepFailed
@@ -104,6 +104,8 @@ class RecordingRunner(Runner):
             return f"workflow.argoproj.io/{template}-x7k2p\n"
         if remote.startswith("kubectl -n argo get"):
             return self.phases.pop(0)
+        if remote.startswith("kubectl -n gourmetgram-platform get secret mlflow-credentials"):
+            return json.dumps({"data": {"username": "YWRtaW4=", "password": "czNjcjN0"}})
         if remote.startswith("kubectl -n argocd get application"):
             env = remote.split()[5].removeprefix("gourmetgram-")
             return json.dumps(self.apps[env])
@@ -180,9 +182,10 @@ def test_dry_run_commands_of_every_method(settings_env):
     assert build["spec"]["workflowTemplateRef"] == {"name": "build-container-image"}
     assert params_of(build) == {
         "model-version": "7",
-        "branch": "mlops",
+        "branch": "main",
         "build-only": "true",
         "repo-url": "https://github.com/example/gourmetgram-mlops.git",
+        "train-image-tag": "main",
     }
     assert deploy["spec"]["workflowTemplateRef"] == {"name": "deploy-container-image"}
     assert params_of(deploy) == {"environment": "production", "model-version": "7"}
@@ -240,6 +243,27 @@ def test_a_deploy_workflow_that_never_finishes_is_a_deploy_error(settings_env):
     target = ClusterTarget(settings_env, runner, IP, poll_seconds=10, timeout=30, sleep=lambda s: None)
     with pytest.raises(DeployError, match="still Running after 30 s"):
         target.deploy("staging", 4)
+
+
+@pytest.mark.parametrize("template", ["build-container-image", "deploy-container-image"])
+def test_the_wait_covers_the_workflows_own_deadline_and_shows_progress(settings_env, template):
+    """invoke waits as long as Argo lets the Workflow run (its activeDeadlineSeconds), printing each poll."""
+    deadline = cmd.workflow_deadline(template)
+    polls = int(deadline // 60) + 1
+    runner = RecordingRunner(phases=["Running"] * polls + ["Succeeded"])
+    slept: list[float] = []
+    target = ClusterTarget(settings_env, runner, IP, poll_seconds=60, sleep=slept.append)
+    if template == "build-container-image":
+        target.build(5, None)
+    else:
+        target.deploy("staging", 5)
+    assert sum(slept) >= deadline
+    progress = [
+        line for line in runner.lines if line.endswith(f"of up to {format_elapsed(target.wait_limit(template))}")
+    ]
+    assert len(progress) == polls and progress[0].endswith(
+        f"-x7k2p: Running, {format_elapsed(0)} of up to {format_elapsed(target.wait_limit(template))}"
+    )
 
 
 def test_a_failed_build_names_the_workflow(settings_env):
@@ -308,7 +332,7 @@ def test_rollback_refuses_when_there_is_no_earlier_known_good_version(settings_e
 
 
 @pytest.fixture
-def cluster(monkeypatch, settings_env):
+def cluster(monkeypatch, settings_env, tmp_path):
     """The tasks' Runner and MLflow registry replaced by the recording runner and the registry double."""
     state = {"apps": {"production": PRODUCTION_APP}, "registry": FakeRegistry({1, 2, 3}), "runners": []}
 
@@ -320,6 +344,11 @@ def cluster(monkeypatch, settings_env):
 
     monkeypatch.setattr(tasks, "Runner", make_runner)
     monkeypatch.setattr(tasks, "_registry", lambda ip: state["registry"])
+    from gourmetgram.cluster import mlflow_auth
+
+    monkeypatch.setattr(mlflow_auth, "NETRC_FILE", tmp_path / "mlflow.netrc")
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.setenv(name, "unset-by-the-test")
     return state
 
 
@@ -378,6 +407,7 @@ def test_promote_submits_an_allowed_approved_served_version(cluster):
         "source-environment": names.CANARY,
         "target-environment": names.PRODUCTION,
         "model-version": "3",
+        "train-image-tag": "main",
     }
     assert runner.remote()[0] == "kubectl -n argocd get application gourmetgram-canary -o json"
 

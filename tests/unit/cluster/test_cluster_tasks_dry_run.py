@@ -103,6 +103,7 @@ def test_train_promote_status_tunnel(capsys):
         + [cmd.argocd_app_step(s, ip, "canary")]  # the promotion rule reads what canary serves
         + cmd.promote_steps(s, ip, "canary", "production", "4")
         + [step for _, step in cmd.deployed_image_steps(s, ip)]
+        + [cmd.mlflow_credentials_step(s, ip)]
         + cmd.mlflow_steps(ip)
         + [cmd.tunnel_step(s, ip, "workflows")]
     )

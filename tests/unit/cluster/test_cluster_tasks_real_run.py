@@ -60,13 +60,22 @@ def tools(tmp_path, monkeypatch, example_process_env):
     _tool(
         bin_dir,
         "ssh",
-        'case "$*" in *gourmetgram-staging*) echo registry:5000/gourmetgram-app:staging-1.0.3;;'
+        # MLflow's user admin / s3cr3t (base64, as kubectl prints a Secret).
+        'case "$*" in *"secret mlflow-credentials"*)'
+        ' echo \'{"data": {"username": "YWRtaW4=", "password": "czNjcjN0"}}\';;'
+        " *gourmetgram-staging*) echo registry:5000/gourmetgram-app:staging-1.0.3;;"
         ' *gourmetgram-canary*) echo "not found" >&2; exit 1;;'
         " *) echo registry:5000/gourmetgram-app:production-1.0.1;; esac\n",
     )
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     monkeypatch.setenv("GG_TOOL_LOG", str(log))
     monkeypatch.setenv("GG_CLOUDS_YAML", str(tmp_path / "clouds.yaml"))
+    # MLflow's credentials go to this process's environment and a netrc file: both kept to this test.
+    from gourmetgram.cluster import mlflow_auth
+
+    monkeypatch.setattr(mlflow_auth, "NETRC_FILE", tmp_path / "mlflow.netrc")
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.setenv(name, "unset-by-the-test")
     return tmp_path, log
 
 
@@ -92,6 +101,14 @@ def test_status_summarises_registry_and_environments(tools, capsys):
     assert "staging     registry:5000/gourmetgram-app:staging-1.0.3" in out
     assert "canary      (not deployed)" in out
     assert "production  registry:5000/gourmetgram-app:production-1.0.1" in out
+    # MLflow's basic auth: curl reads the user from a 0600 netrc; the password is never printed.
+    tmp_path, log = tools
+    netrc = tmp_path / "mlflow.netrc"
+    assert netrc.read_text() == "machine 203.0.113.10\nlogin admin\npassword s3cr3t\n"
+    assert netrc.stat().st_mode & 0o777 == 0o600
+    assert f"--netrc-file {netrc}" in log.read_text()
+    assert "s3cr3t" not in out and "s3cr3t" not in log.read_text()
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "admin" and os.environ["MLFLOW_TRACKING_PASSWORD"] == "s3cr3t"
 
 
 def test_lease_waits_for_the_reserved_flavor(tools, monkeypatch, capsys):

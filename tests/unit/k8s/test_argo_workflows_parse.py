@@ -11,15 +11,18 @@ import yaml
 from hera.workflows.models import CronWorkflow, Workflow, WorkflowTemplate
 
 from gourmetgram import names, values
+from gourmetgram.cluster.settings import Settings
 
 WORKFLOWS_DIR = values.REPO_ROOT / "workflows"
 MODELS = {"Workflow": Workflow, "WorkflowTemplate": WorkflowTemplate, "CronWorkflow": CronWorkflow}
 
 # The eight files of the lab, with the parameters each declares (name -> default, None = required).
+# The files default the revision to GG_REPO_REVISION's default; `invoke workflows.apply` writes the setting.
+REVISION = Settings().repo_revision
 EXPECTED = {
-    "build-initial-buildkit.yaml": ("Workflow", {"branch": names.DEFAULT_BRANCH}),
-    "build-training-initial-buildkit.yaml": ("Workflow", {"branch": names.DEFAULT_BRANCH}),
-    "train-model.yaml": ("WorkflowTemplate", {"branch": names.DEFAULT_BRANCH, "bad-model": "false"}),
+    "build-initial-buildkit.yaml": ("Workflow", {"branch": REVISION}),
+    "build-training-initial-buildkit.yaml": ("Workflow", {"branch": REVISION}),
+    "train-model.yaml": ("WorkflowTemplate", {"branch": REVISION, "bad-model": "false"}),
     "build-container-image.yaml": ("WorkflowTemplate", {"model-version": None}),
     "deploy-container-image.yaml": ("WorkflowTemplate", {"environment": None, "model-version": None}),
     "test-staging.yaml": ("WorkflowTemplate", {"model-version": None}),

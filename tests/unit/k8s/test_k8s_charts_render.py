@@ -155,7 +155,7 @@ def test_platform_mlflow_uses_postgres_and_minio_without_secret_values(rendered)
     assert env["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
     assert env["MLFLOW_DISABLE_TELEMETRY"] == "true"
     secrets = {v["secret"]["secretName"] for v in mlflow["spec"]["template"]["spec"]["volumes"] if "secret" in v}
-    assert secrets == {"minio-credentials", "postgres-credentials"}
+    assert secrets == {"minio-credentials", "postgres-credentials", "mlflow-credentials"}
     assert all(d["kind"] != "Secret" for d in rendered[names.PLATFORM])
 
 
@@ -163,11 +163,17 @@ def test_platform_pins_agree_with_the_python_pins():
     constraints = dict(
         line.split("==", 1) for line in (values.REPO_ROOT / "constraints.txt").read_text().splitlines() if "==" in line
     )
-    platform = values.chart_values(names.PLATFORM)
-    assert platform["mlflow"]["image"].endswith(f":v{constraints['mlflow']}")
-    for pin in platform["mlflow"]["driverPackages"]:
+    # MLflow runs images/mlflow/: the pinned MLflow image plus exact pins (no pip install at start).
+    image_dir = values.REPO_ROOT / "images/mlflow"
+    dockerfile, requirements = (image_dir / "Dockerfile").read_text(), (image_dir / "requirements.txt").read_text()
+    assert re.search(rf"(?m)^FROM ghcr\.io/mlflow/mlflow:v{re.escape(constraints['mlflow'])}$", dockerfile)
+    pins = [line for line in requirements.splitlines() if line and not line.startswith("#")]
+    assert pins
+    for pin in pins:
         package, version = pin.split("==")
-        assert constraints[package] == version, pin
+        assert re.fullmatch(r"[A-Za-z0-9._-]+", package) and re.fullmatch(r"[A-Za-z0-9.+_-]+", version), pin
+        # The packages the local platform also installs carry the same version here.
+        assert constraints.get(package, version) == version, pin
 
 
 def test_platform_start_scripts_are_valid_sh(rendered):

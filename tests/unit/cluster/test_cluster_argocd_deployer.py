@@ -1,0 +1,133 @@
+"""The workflows' own Argo CD account (issue 11, item 9): ansible/argocd/tasks/argocd_deployer.yml run for
+real by ansible-playbook on localhost, with stand-ins for kubectl and the argocd CLI that record each call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from gourmetgram import names
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+TASKS = REPO_ROOT / "ansible/argocd/tasks/argocd_deployer.yml"
+CLUSTER_VARS = yaml.safe_load((REPO_ROOT / "ansible/vars/cluster.yml").read_text())
+GENERATED = "stub-value-4711"
+
+KUBECTL = """#!/bin/sh
+printf '%s\\n' "$*" >> "$STUB_DIR/kubectl.log"
+case "$*" in
+  *"get configmap"*) echo '{"data": {}}' ;;
+  *"get secret"*) [ -n "$SECRET_EXISTS" ] && echo "secret/argocd-deployer-token" ; true ;;
+  *" patch configmap "*) shift $(($# - 1)); printf '%s\\n' "$1" >> "$STUB_DIR/patches.jsonl" ;;
+  "create -f -") cat > "$STUB_DIR/secret.json" ;;
+  *delete*) echo 'secret "argocd-initial-admin-secret" deleted' ;;
+esac
+"""
+ARGOCD = """#!/bin/sh
+printf '%s\\n' "$*" >> "$STUB_DIR/argocd.log"
+echo "GENERATED"
+""".replace("GENERATED", GENERATED)
+
+
+def run_deployer(tmp_path: Path, secret_exists: bool = False) -> subprocess.CompletedProcess:
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    for name, text in (("kubectl", KUBECTL), ("argocd", ARGOCD)):
+        (bindir / name).write_text(text)
+        (bindir / name).chmod(0o755)
+    playbook = [
+        {
+            "name": "deployer account",
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "vars_files": [str(REPO_ROOT / "ansible/vars/cluster.yml")],
+            "vars": {"gg_argocd_flags": ["--grpc-web"]},
+            "tasks": [{"ansible.builtin.include_tasks": str(TASKS)}],
+        }
+    ]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(playbook))
+    env = {
+        **os.environ,
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+        "STUB_DIR": str(tmp_path),
+        "SECRET_EXISTS": "1" if secret_exists else "",
+        "ANSIBLE_HOME": str(tmp_path / ".ansible"),
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    venv_bin = Path(sys.executable).parent
+    return subprocess.run(
+        [str(venv_bin / "ansible-playbook"), "-i", "localhost,", "-e", f"ansible_python_interpreter={sys.executable}",
+         str(tmp_path / "play.yml")],
+        capture_output=True, text=True, env=env, timeout=180,
+    )  # fmt: skip
+
+
+def _policy_lines(policy: str) -> list[tuple[str, ...]]:
+    return [tuple(x.strip() for x in line.split(",")) for line in policy.splitlines() if line.strip()]
+
+
+def test_the_account_may_only_get_update_and_sync_the_environment_apps(tmp_path):
+    result = run_deployer(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    account = CLUSTER_VARS["gg_argocd_deployer_account"]
+    patches = [json.loads(line) for line in (tmp_path / "patches.jsonl").read_text().splitlines()]
+    assert patches[0] == {"data": {f"accounts.{account}": "apiKey"}}  # API key, no UI login
+    (policy,) = patches[1]["data"].values()
+    assert list(patches[1]["data"]) == ["policy.gourmetgram.csv"]  # beside policy.csv, not replacing it
+    lines = _policy_lines(policy)
+    role = f"role:{account}"
+    apps = [names.app_name(env) for env in names.ENVIRONMENTS]
+    assert ("g", account, role) in lines
+    grants = {(action, obj, effect) for kind, subject, resource, action, obj, effect in
+              [x for x in lines if x[0] == "p"] if subject == role and resource == "applications"}  # fmt: skip
+    assert grants == {
+        *((action, f"default/{app}", "allow") for app in apps for action in ("get", "update", "sync")),
+        *(("update/*", f"default/{app}", "deny") for app in apps),
+    }
+    assert len(lines) == len(grants) + 1  # nothing else: no platform app, no wildcard, no other resource
+
+
+def test_the_token_is_generated_once_stored_for_the_workflows_and_never_printed(tmp_path):
+    result = run_deployer(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    account = CLUSTER_VARS["gg_argocd_deployer_account"]
+    assert (tmp_path / "argocd.log").read_text().split("\n")[
+        0
+    ] == f"account generate-token --account {account} --grpc-web"
+    secret = json.loads((tmp_path / "secret.json").read_text())
+    assert secret["metadata"] == {"name": CLUSTER_VARS["gg_argocd_deployer_login"], "namespace": "argo"}
+    assert secret["stringData"] == {"token": GENERATED}
+    assert GENERATED not in result.stdout + result.stderr
+    # The admin password copy of older setups goes away.
+    assert (
+        "-n argo delete secret argocd-initial-admin-secret --ignore-not-found" in (tmp_path / "kubectl.log").read_text()
+    )
+
+    again = tmp_path / "again"
+    again.mkdir()
+    rerun = run_deployer(again, secret_exists=True)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert not (again / "argocd.log").exists() and not (again / "secret.json").exists()
+
+
+def test_the_deployer_apps_are_the_environment_apps():
+    assert CLUSTER_VARS["gg_argocd_deployer_apps"] == [names.app_name(env) for env in names.ENVIRONMENTS]
+
+
+def test_the_deploy_workflow_uses_the_token_not_the_admin_password():
+    text = (REPO_ROOT / "workflows/deploy-container-image.yaml").read_text()
+    doc = yaml.safe_load(text)
+    (template,) = [t for t in doc["spec"]["templates"] if t["name"] == "argocd-sync"]
+    (volume,) = template["volumes"]
+    assert volume["secret"]["secretName"] == CLUSTER_VARS["gg_argocd_deployer_login"]
+    assert "ARGOCD_AUTH_TOKEN" in template["script"]["source"]
+    for path in sorted((REPO_ROOT / "workflows").glob("*.yaml")):
+        body = path.read_text()
+        assert "argocd-initial-admin-secret" not in body and "--username admin" not in body, path.name
