@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from invoke import Collection, Exit, task
 
@@ -110,7 +110,7 @@ def lease(c, dry_run=False):
     _check_clouds_yaml(settings, runner)
     flavor = _run_all(runner, [cmd.flavor_id_step(settings)])[0]
     flavor_id = flavor.strip() if flavor else f"<flavor id of {cmd.LEASE_FLAVOR}>"
-    _run_all(runner, [cmd.lease_create_step(settings, flavor_id, datetime.now(UTC))])
+    _run_all(runner, [cmd.lease_create_step(settings, flavor_id, datetime.now(timezone.utc))])
     shown = _run_all(runner, [cmd.lease_show_step(settings)])[0]
     if shown is None:
         runner.say(f"dry-run: the reservation ID would be printed here (lease {cmd.lease_name(settings)})")
@@ -199,7 +199,8 @@ def k8s(c, dry_run=False, from_stage=None):
             runner.say(f"[k8s {number}/{len(stages)}] {name}: skipped (--from-stage {from_stage})")
             continue
         runner.say(
-            f"[k8s {number}/{len(stages)}] {name}: " + ("" if dry_run else f"started {datetime.now(UTC):%H:%M:%S} UTC")
+            f"[k8s {number}/{len(stages)}] {name}: "
+            + ("" if dry_run else f"started {datetime.now(timezone.utc):%H:%M:%S} UTC")
         )
         began = time.monotonic()
         try:
