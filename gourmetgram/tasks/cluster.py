@@ -16,6 +16,7 @@ from invoke import Collection, Exit, task
 
 from gourmetgram import names
 from gourmetgram.cluster import commands as cmd
+from gourmetgram.cluster import preflight as pf
 from gourmetgram.cluster.inventory import (
     DEFAULT_NODES,
     InventoryError,
@@ -30,6 +31,8 @@ from gourmetgram.lifecycle.registry import Registry, RegistryError
 from gourmetgram.lifecycle.steps import Lifecycle, StepFailed
 
 DRY_RUN_HELP = "print the exact commands without running them"
+NO_PREFLIGHT_HELP = "skip the preflight checks (`invoke preflight`) this step starts with"
+PREFLIGHT_STAGES = ("cloud", "nodes", "all")
 LEASE_SHOW_ATTEMPTS = 12
 LEASE_SHOW_DELAY = 5  # seconds
 
@@ -96,6 +99,62 @@ def _floating_ip(settings: Settings, runner: Runner) -> str:
     return _guard(floating_ip_from_terraform_output, out)
 
 
+# ---- preflight ---------------------------------------------------------------------------------
+
+
+def _node_access(settings: Settings, probe: pf.Probe) -> pf.NodeAccess | None:
+    """node1's floating IP from GG_FLOATING_IP or Terraform's output; None before `provision`."""
+    ip = settings.floating_ip
+    if not ip:
+        out = probe.run(cmd.terraform_output_step(settings))
+        if out is None:
+            ip = cmd.FLOATING_IP_PLACEHOLDER
+        elif out.ok:
+            try:
+                ip = floating_ip_from_terraform_output(out.stdout)
+            except InventoryError:
+                return None
+        else:
+            return None
+    return pf.NodeAccess(floating_ip=ip, ssh_key=settings.ssh_key_path())
+
+
+def _preflight_results(settings: Settings, stage: str, dry_run: bool, echo=print) -> list[pf.Result]:
+    probe = pf.Probe(dry_run, echo)
+    results: list[pf.Result] = []
+    if stage in ("cloud", "all"):
+        results += pf.run_checks("cloud (before `invoke provision`)", pf.cloud_checks(settings, probe), echo)
+    if stage in ("nodes", "all"):
+        access = _node_access(settings, probe)
+        checks = [] if stage == "all" else [lambda: pf.check_settings(settings, pf.NODE_SETTINGS)]
+        if access is None:
+            skipped = pf.Result(
+                "nodes", None if stage == "all" else False, "no floating IP yet", "run `invoke provision` first"
+            )
+            checks.append(lambda: skipped)
+        else:
+            checks += pf.node_checks(access, probe)
+        results += pf.run_checks("nodes (after `invoke provision`)", checks, echo)
+    return results
+
+
+def _preflight(settings: Settings, stage: str, dry_run: bool, then: str | None = None) -> None:
+    """Run the stage's checks; any FAILED ends the task (exit 1) before the long step starts."""
+    results = _preflight_results(settings, stage, dry_run)
+    print(pf.summary(results))
+    if any(r.ok is False for r in results) and not dry_run:
+        skip = f" (or skip them: invoke {then} --no-preflight)" if then else ""
+        raise Exit("preflight FAILED: fix the lines marked FAILED, then run again" + skip, code=1)
+
+
+@task(help={"dry_run": DRY_RUN_HELP, "stage": "cloud (before provision) | nodes (after provision) | all"})
+def preflight(c, dry_run=False, stage="all"):
+    """[0] Check settings, clouds.yaml, key pair + agent, lease, security groups; then nodes, disk, downloads."""
+    if stage not in PREFLIGHT_STAGES:
+        raise Exit(f"error: unknown stage {stage!r}: expected one of {', '.join(PREFLIGHT_STAGES)}", code=2)
+    _preflight(_settings(), stage, dry_run)
+
+
 # ---- lab steps ---------------------------------------------------------------------------------
 
 
@@ -133,12 +192,15 @@ def lease(c, dry_run=False):
     help={
         "dry_run": DRY_RUN_HELP,
         "replace": "rebuild one broken node, e.g. node3 (terraform -replace)",
+        "no_preflight": NO_PREFLIGHT_HELP,
     }
 )
-def provision(c, dry_run=False, replace=None):
+def provision(c, dry_run=False, replace=None, no_preflight=False):
     """[2] terraform init/validate/plan/apply of tf/kvm, then write ansible.cfg + inventory.yml from its output."""
     settings = _settings("suffix", "key", "reservation")
     runner = Runner(dry_run)
+    if not no_preflight:
+        _preflight(settings, "cloud", dry_run, then="provision")
     _check_clouds_yaml(settings, runner)
     started = time.monotonic()
     outputs = _run_all(runner, _guard(cmd.provision_steps, settings, replace))
@@ -181,9 +243,10 @@ def hello(c, dry_run=False):
     help={
         "dry_run": DRY_RUN_HELP,
         "from_stage": f"resume at this stage: {', '.join(cmd.K8S_STAGES)}",
+        "no_preflight": NO_PREFLIGHT_HELP,
     }
 )
-def k8s(c, dry_run=False, from_stage=None):
+def k8s(c, dry_run=False, from_stage=None, no_preflight=False):
     """[4] Kubernetes: pre_k8s, Kubespray cluster.yml (up to an hour), post_k8s; progress + elapsed; --from-stage."""
     stages = cmd.k8s_stages()
     names_ = [name for name, _ in stages]
@@ -192,6 +255,8 @@ def k8s(c, dry_run=False, from_stage=None):
     start_at = names_.index(from_stage) if from_stage else 0
     runner = Runner(dry_run)
     _require_ansible_files(runner)
+    if not no_preflight:
+        _preflight(_settings(), "nodes", dry_run, then="k8s")
     times: list[tuple[str, float]] = []
     total = time.monotonic()
     for number, (name, steps) in enumerate(stages, start=1):
@@ -422,7 +487,7 @@ def destroy(c, dry_run=False):
 
 def register(ns: Collection) -> None:
     """Add the cluster tasks: top-level lab steps plus the argocd and workflows collections."""
-    for t in (lease, provision, inventory, hello, k8s, train, promote, rollback, status, tunnel, destroy):
+    for t in (preflight, lease, provision, inventory, hello, k8s, train, promote, rollback, status, tunnel, destroy):
         ns.add_task(t)
     argocd = Collection("argocd")
     argocd.__doc__ = "Argo CD applications of the lab (argocd_add_*.yml)."

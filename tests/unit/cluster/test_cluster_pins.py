@@ -44,7 +44,9 @@ def test_versions_are_pinned_exactly():
         assert "latest" not in d["url"], name
         # The URL names the version (directly or through the Kubespray-shared argocd_version),
         # or the release's commit (a raw file at a commit is immutable).
-        assert d["version"] in d["url"] or "{{ argocd_version }}" in d["url"] or re.search(r"/[0-9a-f]{40}/", d["url"]), name
+        assert (
+            d["version"] in d["url"] or "{{ argocd_version }}" in d["url"] or re.search(r"/[0-9a-f]{40}/", d["url"])
+        ), name
         # A checksum is either a real sha256 or empty (then the playbook refuses the download,
         # unless the publisher's checksum file is named: an https URL of the same release).
         assert d["sha256"] == "" or re.fullmatch(r"[0-9a-f]{64}", d["sha256"]), name
