@@ -351,12 +351,17 @@ def submit_step(settings: Settings, floating_ip: str, workflow: dict, title: str
 
 
 def train_steps(
-    settings: Settings, floating_ip: str, branch: str = names.DEFAULT_BRANCH, bad: bool = False
+    settings: Settings,
+    floating_ip: str,
+    branch: str = names.DEFAULT_BRANCH,
+    bad: bool = False,
+    extra: dict[str, str] | None = None,
 ) -> list[Step]:
-    """Submit train-model (branch, bad-model; repo-url when declared)."""
+    """Submit train-model (branch, bad-model; repo-url when declared; extra: e.g. train-args, gpus)."""
     params = {"branch": branch, "bad-model": "true" if bad else "false"}
     if settings.repo_url and "repo-url" in declared_parameters("train-model.yaml"):
         params["repo-url"] = settings.repo_url
+    params.update(extra or {})
     what = "the lab's bad model (state dict)" if bad else "a model"
     workflow = workflow_from_template("train-model", params)
     return [submit_step(settings, floating_ip, workflow, f"train {what} from branch {branch}")]

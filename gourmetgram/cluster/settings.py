@@ -45,6 +45,12 @@ class Settings:
     repo_url: str | None = None
     repo_revision: str = "main"
     clouds_yaml: str = "tf/kvm/clouds.yaml"
+    # The Food-11 archive `invoke data.food11` loads into the cluster, pinned by sha256.
+    food11_url: str | None = None
+    food11_sha256: str | None = None
+    # Optional: a Food-11 checkpoint for emulated training (`invoke train --emulate`), pinned by sha256.
+    init_checkpoint_url: str | None = None
+    init_checkpoint_sha256: str | None = None
 
     # ---- validation -------------------------------------------------------
     def require(self, *names: str) -> Settings:
@@ -86,6 +92,10 @@ ENV_NAMES = {
     "repo_url": "GG_REPO_URL",
     "repo_revision": "GG_REPO_REVISION",
     "clouds_yaml": "GG_CLOUDS_YAML",
+    "food11_url": "GG_FOOD11_URL",
+    "food11_sha256": "GG_FOOD11_SHA256",
+    "init_checkpoint_url": "GG_INIT_CHECKPOINT_URL",
+    "init_checkpoint_sha256": "GG_INIT_CHECKPOINT_SHA256",
 }
 
 DESCRIPTIONS = {
@@ -99,6 +109,10 @@ DESCRIPTIONS = {
     "repo_url": "git URL of this repository as Argo CD and the workflows clone it",
     "repo_revision": "branch or tag of this repository that Argo CD deploys",
     "clouds_yaml": "path of clouds.yaml with your application credential",
+    "food11_url": "URL of the Food-11 archive (zip or tar of training/validation/evaluation)",
+    "food11_sha256": "sha256 of that archive (sha256sum of the file you checked once)",
+    "init_checkpoint_url": "URL of a Food-11 MobileNetV2 state dict for emulated training",
+    "init_checkpoint_sha256": "sha256 of that checkpoint",
 }
 
 _HOW_TO_SET = "set it in the environment or in settings.env (copy settings.env.example)"
@@ -130,7 +144,31 @@ def _check_floating_ip(value: str) -> None:
         raise SettingsError(f"bad GG_FLOATING_IP {value!r}: expected an IPv4 address like 129.114.27.10") from None
 
 
-_CHECKS = {"suffix": _check_suffix, "reservation": _check_reservation, "floating_ip": _check_floating_ip}
+def _check_url(name: str):
+    def check(value: str) -> None:
+        if not re.match(r"^(https?|file)://\S+$", value):
+            raise SettingsError(f"bad {name} {value!r}: expected an http(s):// or file:// URL")
+
+    return check
+
+
+def _check_sha256(name: str):
+    def check(value: str) -> None:
+        if not re.match(r"^[0-9a-fA-F]{64}$", value):
+            raise SettingsError(f"bad {name} {value!r}: expected a sha256, 64 hex digits (`sha256sum FILE`)")
+
+    return check
+
+
+_CHECKS = {
+    "suffix": _check_suffix,
+    "reservation": _check_reservation,
+    "floating_ip": _check_floating_ip,
+    "food11_url": _check_url("GG_FOOD11_URL"),
+    "food11_sha256": _check_sha256("GG_FOOD11_SHA256"),
+    "init_checkpoint_url": _check_url("GG_INIT_CHECKPOINT_URL"),
+    "init_checkpoint_sha256": _check_sha256("GG_INIT_CHECKPOINT_SHA256"),
+}
 
 
 def parse_settings_file(path: Path) -> dict[str, str]:

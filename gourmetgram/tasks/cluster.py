@@ -16,6 +16,7 @@ from invoke import Collection, Exit, task
 
 from gourmetgram import names
 from gourmetgram.cluster import commands as cmd
+from gourmetgram.cluster import food11
 from gourmetgram.cluster import preflight as pf
 from gourmetgram.cluster.inventory import (
     DEFAULT_NODES,
@@ -322,15 +323,49 @@ def _submit(runner: Runner, steps, next_hint: str) -> None:
         "dry_run": DRY_RUN_HELP,
         "branch": f"branch of this repository whose train/ runs (default {names.DEFAULT_BRANCH})",
         "bad": "register the lab's bad model (state dict): staging must reject it",
+        "synthetic": "train the CI-size demo net on synthetic data instead of Food-11 (the app then says so)",
+        "emulate": "the lab's emulated training: GG_INIT_CHECKPOINT_URL (+ _SHA256), no epochs, same gate",
     }
 )
-def train(c, dry_run=False, branch=names.DEFAULT_BRANCH, bad=False):
-    """[10] Submit the train-model workflow (train, model tests gate, register, build, staging, canary)."""
-    settings = _settings()
+def train(c, dry_run=False, branch=names.DEFAULT_BRANCH, bad=False, synthetic=False, emulate=False):
+    """[10] Submit train-model on Food-11 (GPU if the cluster has one, else the cpu preset): gate, register, ..."""
+    settings = _settings(*(("init_checkpoint_url", "init_checkpoint_sha256") if emulate else ()))
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
-    steps = _guard(cmd.train_steps, settings, ip, branch, bad)
+    nodes = _run_all(runner, [food11.gpu_nodes_step(settings, ip)])[0]
+    gpus = 0 if nodes is None else _guard(food11.gpu_count, nodes)
+    checkpoint = (str(settings.init_checkpoint_url), str(settings.init_checkpoint_sha256)) if emulate else None
+    args = _guard(food11.train_args, gpus, synthetic, checkpoint)
+    where = "synthetic data" if synthetic else f"Food-11 ({food11.DATA_DIR} on volume {food11.PVC_NAME})"
+    device = "dry-run: GPU if a node has one, else CPU" if nodes is None else (f"{gpus} GPU(s)" if gpus else "CPU")
+    runner.say(f"training on {where}, {device}: train-args {args}")
+    # The workflow mounts the claim: it must exist even for synthetic data (empty then).
+    _run_all(runner, [food11.pvc_step(settings, ip)])
+    extra = {"train-args": args, "gpus": "1" if gpus and not synthetic else "0"}
+    steps = _guard(cmd.train_steps, settings, ip, branch, bad, extra)
     _submit(runner, steps, "watch it: `invoke tunnel --service workflows`; then `invoke status`")
+
+
+@task(
+    help={
+        "dry_run": DRY_RUN_HELP,
+        "branch": f"training image (its branch tag) that runs the loader (default {names.DEFAULT_BRANCH})",
+    }
+)
+def data_food11(c, dry_run=False, branch=names.DEFAULT_BRANCH):
+    """[9b] Load Food-11 (GG_FOOD11_URL, sha256-checked) into the cluster volume the training reads."""
+    settings = _settings("food11_url", "food11_sha256")
+    runner = Runner(dry_run)
+    ip = _floating_ip(settings, runner)
+    started = time.monotonic()
+    nodes = _run_all(runner, [food11.gpu_nodes_step(settings, ip)])[0]
+    on_gpu_node = nodes is not None and _guard(food11.gpu_count, nodes) > 0
+    _run_all(runner, _guard(food11.load_steps, settings, ip, branch, on_gpu_node))
+    if not dry_run:
+        runner.say(
+            f"\nFood-11 loaded into volume {food11.PVC_NAME} ({food11.DATA_DIR}) in "
+            f"{format_elapsed(time.monotonic() - started)}\nnext: `invoke train`"
+        )
 
 
 @task(
@@ -499,3 +534,7 @@ def register(ns: Collection) -> None:
     workflows.add_task(workflows_build_training_init, name="build-training-init")
     workflows.add_task(workflows_apply, name="apply")
     ns.add_collection(workflows)
+    data = Collection("data")
+    data.__doc__ = "Training data on the cluster."
+    data.add_task(data_food11, name="food11")
+    ns.add_collection(data)

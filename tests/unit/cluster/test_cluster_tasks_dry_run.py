@@ -16,13 +16,15 @@ import pytest
 from invoke import Context, Exit
 
 from gourmetgram.cluster import commands as cmd
+from gourmetgram.cluster import food11
 from gourmetgram.cluster import runner as runner_mod
 from gourmetgram.cluster.settings import REPO_ROOT, load_settings
 from gourmetgram.tasks import cluster as tasks
 
 LAB_TASKS = [
     "preflight", "lease", "provision", "hello", "k8s", "argocd.add", "workflows.build-init",
-    "workflows.build-training-init", "workflows.apply", "train", "promote", "status", "tunnel", "destroy",
+    "workflows.build-training-init", "workflows.apply", "data.food11", "train", "promote", "status", "tunnel",
+    "destroy",
 ]  # fmt: skip
 
 
@@ -111,8 +113,10 @@ def test_train_promote_status_tunnel(capsys):
     tasks.promote(Context(), version="4", dry_run=True)
     tasks.status(Context(), dry_run=True)
     tasks.tunnel(Context(), service="workflows", dry_run=True)
+    cpu_food11 = {"train-args": food11.TRAIN_ARGS_CPU, "gpus": "0"}  # dry-run: no GPU seen
     expected = (
-        cmd.train_steps(s, ip, "mlops", True)
+        [food11.gpu_nodes_step(s, ip), food11.pvc_step(s, ip)]
+        + cmd.train_steps(s, ip, "mlops", True, cpu_food11)
         + [cmd.argocd_app_step(s, ip, "canary")]  # the promotion rule reads what canary serves
         + cmd.promote_steps(s, ip, "canary", "production", "4")
         + [step for _, step in cmd.deployed_image_steps(s, ip)]

@@ -110,7 +110,7 @@ def test_controller_setup_offline_as_a_non_root_user(lab_user, wheels):
     run = path_lines[0] + " && "
     listed = _as_user(user, home, clone, run + "invoke --list")
     assert listed.returncode == 0, listed.stderr
-    for name in ("provision", "k8s", "preflight", "lease", "local.up"):
+    for name in ("provision", "k8s", "preflight", "lease", "local.up", "data.food11"):
         assert name in listed.stdout
 
     provision = _as_user(user, home, clone, run + "invoke provision --dry-run")
