@@ -122,6 +122,11 @@ def test_controller_setup_offline_as_a_non_root_user(lab_user, wheels):
     assert "ansible-playbook -i inventory.yml pre_k8s/pre_k8s_configure.yml" in k8s.stdout
     assert "cluster.yml" in k8s.stdout
 
+    # ./lab <task> runs from the controller venv when there is no full install (no root apt step).
+    via_lab = _as_user(user, home, clone, "./lab provision --dry-run --no-preflight")
+    assert via_lab.returncode == 0, via_lab.stdout + via_lab.stderr
+    assert "terraform -chdir=tf/kvm apply -input=false tfplan" in via_lab.stdout
+
     local = _as_user(user, home, clone, run + "invoke local.status")
     assert local.returncode == 2
     out = (local.stdout + local.stderr).strip()
