@@ -181,6 +181,18 @@ def load_checkpoint(model: torch.nn.Module, path: Path) -> None:
         raise FlowError(f"{path}: not a readable state-dict checkpoint ({exc.__class__.__name__}: {exc})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
+    head = {k: v for k, v in model.state_dict().items() if k.startswith("classifier.")}
+    theirs = {k: state.get(k) for k in head} if isinstance(state, dict) else {}
+    if (
+        head
+        and all(getattr(v, "shape", None) is not None for v in theirs.values())
+        and any(theirs[k].shape != head[k].shape for k in head)
+    ):
+        # A pretrained backbone with another head (torchvision's ImageNet weights: 1000 classes), as the
+        # reference's real training starts: take the backbone, keep our fresh 11-class head.
+        classes = next(iter(v.shape[0] for k, v in theirs.items() if k.endswith("weight")), "?")
+        state = {**{k: v for k, v in state.items() if not k.startswith("classifier.")}, **head}
+        print(f"{path}: backbone loaded; its {classes}-class head replaced by a new {len(names.CLASSES)}-class head")
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:

@@ -17,6 +17,7 @@ preset; otherwise on CPU with the `cpu` preset, sized for the workflow's deadlin
 from __future__ import annotations
 
 import json
+import re
 
 from gourmetgram import names
 from gourmetgram.cluster import commands as cmd
@@ -153,8 +154,15 @@ def gpu_count(nodes_json: str) -> int:
     return total
 
 
-def train_args(gpus: int, synthetic: bool = False, init_checkpoint: tuple[str, str] | None = None) -> str:
-    """run-training's train/flow.py arguments: real Food-11 unless synthetic is asked for."""
+def train_args(
+    gpus: int,
+    synthetic: bool = False,
+    init_checkpoint: tuple[str, str] | None = None,
+    pretrained: tuple[str, str] | None = None,
+) -> str:
+    """run-training's train/flow.py arguments: real Food-11 unless synthetic is asked for.
+
+    pretrained: (url, sha256) of an ImageNet backbone to fine-tune from (flow.py keeps its own head)."""
     if synthetic and init_checkpoint:
         raise ValueError("--synthetic trains the CI-size demo net from scratch: it takes no Food-11 checkpoint")
     if synthetic:
@@ -168,4 +176,14 @@ def train_args(gpus: int, synthetic: bool = False, init_checkpoint: tuple[str, s
             f"--data {DATA_DIR} --preset full --device {device} "
             f"--init-checkpoint {url} --init-checkpoint-sha256 {sha256} --epochs 0"
         )
-    return TRAIN_ARGS_GPU if gpus > 0 else TRAIN_ARGS_CPU
+    args = TRAIN_ARGS_GPU if gpus > 0 else TRAIN_ARGS_CPU
+    if pretrained:
+        url, sha256 = pretrained
+        prefix = re.search(r"-([0-9a-f]{8})\.pth$", url)
+        if prefix and not sha256.lower().startswith(prefix.group(1)):
+            raise ValueError(
+                f"GG_PRETRAINED_SHA256 {sha256[:12]}... cannot be the sha256 of {url}: torchvision names its files "
+                f"after their sha256's first 8 hex digits ({prefix.group(1)})"
+            )
+        args += f" --init-checkpoint {url} --init-checkpoint-sha256 {sha256}"
+    return args

@@ -51,6 +51,9 @@ class Settings:
     # Optional: a Food-11 checkpoint for emulated training (`invoke train --emulate`), pinned by sha256.
     init_checkpoint_url: str | None = None
     init_checkpoint_sha256: str | None = None
+    # ImageNet-pretrained MobileNetV2 the real training starts from (as the reference's), pinned by sha256.
+    pretrained_url: str = "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth"
+    pretrained_sha256: str | None = None
 
     # ---- validation -------------------------------------------------------
     def require(self, *names: str) -> Settings:
@@ -96,6 +99,8 @@ ENV_NAMES = {
     "food11_sha256": "GG_FOOD11_SHA256",
     "init_checkpoint_url": "GG_INIT_CHECKPOINT_URL",
     "init_checkpoint_sha256": "GG_INIT_CHECKPOINT_SHA256",
+    "pretrained_url": "GG_PRETRAINED_URL",
+    "pretrained_sha256": "GG_PRETRAINED_SHA256",
 }
 
 DESCRIPTIONS = {
@@ -113,6 +118,8 @@ DESCRIPTIONS = {
     "food11_sha256": "sha256 of that archive (sha256sum of the file you checked once)",
     "init_checkpoint_url": "URL of a Food-11 MobileNetV2 state dict for emulated training",
     "init_checkpoint_sha256": "sha256 of that checkpoint",
+    "pretrained_url": "URL of the ImageNet MobileNetV2 state dict training starts from (torchvision's)",
+    "pretrained_sha256": "sha256 of that file; torchvision's file name carries its first 8 hex digits",
 }
 
 _HOW_TO_SET = "set it in the environment or in settings.env (copy settings.env.example)"
@@ -168,6 +175,8 @@ _CHECKS = {
     "food11_sha256": _check_sha256("GG_FOOD11_SHA256"),
     "init_checkpoint_url": _check_url("GG_INIT_CHECKPOINT_URL"),
     "init_checkpoint_sha256": _check_sha256("GG_INIT_CHECKPOINT_SHA256"),
+    "pretrained_url": _check_url("GG_PRETRAINED_URL"),
+    "pretrained_sha256": _check_sha256("GG_PRETRAINED_SHA256"),
 }
 
 

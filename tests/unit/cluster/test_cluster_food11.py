@@ -123,13 +123,16 @@ def _submitted(runner: FakeRunner) -> dict[str, str]:
         (_nodes(0, 1, 0), {}, food11.TRAIN_ARGS_GPU, "1"),
         (_nodes(0, 1, 0), {"synthetic": True}, food11.TRAIN_ARGS_SYNTHETIC, "0"),
     ],
+    ids=["cpu", "gpu", "synthetic"],
 )
 def test_train_task_picks_gpu_or_cpu_and_real_data(monkeypatch, example_process_env, nodes, flags, args, gpus):
     runner = FakeRunner(nodes)
     monkeypatch.setattr(tasks, "Runner", lambda dry_run=False: runner)
     tasks.train(Context(), **flags)
     params = _submitted(runner)
-    assert params["train-args"] == args and params["gpus"] == gpus
+    # (then the pinned ImageNet backbone, except for synthetic data: see the next tests)
+    assert params["train-args"].startswith(args) and params["gpus"] == gpus
+    assert ("--init-checkpoint" in params["train-args"]) == (not flags)
     # The claim the workflow mounts is applied before the submit.
     assert any("PersistentVolumeClaim" in (s.stdin or "") for s in runner.executed[:-1])
 
@@ -186,3 +189,19 @@ def test_build_init_version_0_says_placeholder(tmp_path):
     page = app_module.create_app(tmp_path / "model", tmp_path / "versions.txt").test_client().get("/")
     assert "placeholder model (untrained)" in page.get_data(as_text=True)
     assert Path(tmp_path / "versions.txt").read_text().strip() == "1.0.0"
+
+
+def test_real_training_fine_tunes_the_pinned_imagenet_backbone(monkeypatch, example_process_env):
+    url = "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth"
+    args = food11.train_args(0, pretrained=(url, "b0353104" + "1" * 56))
+    assert args == f"{food11.TRAIN_ARGS_CPU} --init-checkpoint {url} --init-checkpoint-sha256 b0353104{'1' * 56}"
+    assert "--epochs" not in args  # trained, not emulated
+    with pytest.raises(ValueError, match="first 8 hex digits"):
+        food11.train_args(0, pretrained=(url, "c" * 64))
+    # The task passes GG_PRETRAINED_URL/_SHA256 (the example settings set both).
+    runner = FakeRunner(_nodes(0, 0, 0))
+    monkeypatch.setattr(tasks, "Runner", lambda dry_run=False: runner)
+    tasks.train(Context())
+    assert _submitted(runner)["train-args"].endswith(
+        f"--init-checkpoint {url} --init-checkpoint-sha256 b0353104" + "0" * 56
+    )
