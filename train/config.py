@@ -116,10 +116,12 @@ CI = TrainConfig(
 
 
 # Food-11 on the cluster's CPU nodes (no GPU), sized for train-model's 2 h deadline with the
-# run-training pod's 2 CPUs: 160 px (about half the work of 224 px), at most 4 head-only epochs
-# (backbone frozen: forward cost only) and 4 fine-tuning epochs. From the bench's full-size rate
-# (12.8 images/s fwd+bwd on 2 threads) that is about 140 s per head epoch and 400 s per fine-tune
-# epoch over Food-11's 9866 training images, plus about 50 s of validation each: about 45 min.
+# run-training pod's 2 CPUs: 160 px, at most 4 head-only epochs (backbone frozen: mostly forward
+# cost) and 4 fine-tuning epochs. From the bench's full-size rate (12.8 images/s fwd+bwd on 2
+# threads, quiet machine) and 160 px being 1.5-2x cheaper than 224 px (1.5x measured on a loaded
+# machine), a fine-tune epoch over Food-11's 9866 training images takes 400-520 s, a head epoch
+# about 3x less, validation about 60 s: 45-60 min in all, leaving room for the image build and
+# the model tests within the 2 h.
 CPU = TrainConfig(
     preset="cpu",
     input_size=160,
