@@ -212,12 +212,22 @@ def _key_blob(public_key_line: str) -> str | None:
 
 def local_public_key_step(settings: Settings) -> Step:
     """The public half of GG_SSH_KEY: ssh-keygen -y (the .pub file can be stale or missing)."""
-    return Step(argv=("ssh-keygen", "-y", "-f", settings.ssh_key_path()))
+    return Step(argv=("ssh-keygen", "-y", "-P", "", "-f", settings.ssh_key_path()))
+
+
+def _local_public_key(settings: Settings, probe: Probe) -> Outcome | None:
+    """ssh-keygen -y; for a key with a passphrase (it cannot be read unattended) the .pub file beside it."""
+    out = probe.run(local_public_key_step(settings))
+    pub = Path(settings.ssh_key_path() + ".pub")
+    if out is not None and not out.ok and pub.is_file():
+        return Outcome(0, pub.read_text())
+    return out
 
 
 def check_keypair(settings: Settings, probe: Probe) -> Result:
     name = f"key pair {settings.key} at {settings.site}"
-    shown, public, local = (probe.run(s) for s in [*keypair_steps(settings), local_public_key_step(settings)])
+    shown, public = (probe.run(s) for s in keypair_steps(settings))
+    local = _local_public_key(settings, probe)
     if shown is None or public is None or local is None:
         return _dry(name, "that it exists and matches GG_SSH_KEY")
     if not shown.ok:
@@ -254,7 +264,7 @@ def agent_step() -> Step:
 
 def check_agent(settings: Settings, probe: Probe) -> Result:
     name = "ssh-agent"
-    listed, local = probe.run(agent_step()), probe.run(local_public_key_step(settings))
+    listed, local = probe.run(agent_step()), _local_public_key(settings, probe)
     if listed is None or local is None:
         return _dry(name, f"that {settings.ssh_key} is loaded (Ansible forwards the agent to node1)")
     fix = f'eval "$(ssh-agent -s)" && ssh-add {settings.ssh_key}'

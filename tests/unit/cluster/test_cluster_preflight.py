@@ -288,3 +288,14 @@ def test_preflight_task_stops_on_a_failure(monkeypatch, capsys, good, keys):
 def test_preflight_rejects_an_unknown_stage():
     with pytest.raises(Exit, match="unknown stage 'later'"):
         tasks.preflight(Context(), stage="later")
+
+
+def test_a_key_with_a_passphrase_is_compared_through_its_pub_file(good, tmp_path):
+    key = tmp_path / "locked"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "s3cret", "-C", "locked", "-f", str(key)], check=True)
+    locked = replace(good, ssh_key=str(key))
+    probe = FakeProbe({"-f json": ok(fixture("keypair_show.json")), "--public-key": ok(pub(key))})
+    assert pf.check_keypair(locked, probe).ok
+    Path(f"{key}.pub").unlink()
+    result = pf.check_keypair(locked, FakeProbe({"-f json": ok(fixture("keypair_show.json")), "--public-key": ok("")}))
+    assert result.ok is False and "cannot read the public half" in result.detail
