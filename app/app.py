@@ -196,6 +196,10 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
             classes=names.CLASSES,
             ready=state.ready,
             max_upload=_human_bytes(app.config["MAX_CONTENT_LENGTH"]),
+            # model.json says what the model learnt from: a synthetic or placeholder model is flagged.
+            model_notice=names.data_source_notice(
+                state.classifier.meta.get("data_source") if state.classifier is not None else None
+            ),
         )
 
     @app.post("/predict")

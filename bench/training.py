@@ -59,11 +59,11 @@ def training_throughput(
 
 
 def run_training(say) -> dict:
-    """Images/s for the CI-size and the full-size presets of train/config.py (fine-tune phase: all weights)."""
-    from train.config import CI, FULL
+    """Images/s for the CI-size, cluster-CPU and full-size presets of train/config.py (fine-tune phase: all weights)."""
+    from train.config import CI, CPU, FULL
 
     out = {}
-    for name, cfg, steps in (("ci-size", CI, 20), ("full-size", FULL, 3)):
+    for name, cfg, steps in (("ci-size", CI, 20), ("cpu-size", CPU, 3), ("full-size", FULL, 3)):
         threads = cfg.torch_threads or 2
         r = training_throughput(cfg.input_size, cfg.width_mult, cfg.batch_size, steps=steps, threads=threads)
         say(f"  {name}: {cfg.input_size} px, width {cfg.width_mult}: {r['images_per_s']} images/s")

@@ -134,3 +134,22 @@ def _check_env(env: str, allow_platform: bool = False) -> None:
     valid = ENVIRONMENTS + ((PLATFORM,) if allow_platform else ())
     if env not in valid:
         raise ValueError(f"unknown environment {env!r}: expected one of {', '.join(valid)}")
+
+
+# What a model was trained on: model.json's "data_source" (train/flow.py writes it, the app shows it).
+DATA_FOOD11 = "food11"
+DATA_SYNTHETIC = "synthetic"
+DATA_PLACEHOLDER = "placeholder"  # build-init's 1.0.0: an untrained network
+DATA_SOURCES = (DATA_FOOD11, DATA_SYNTHETIC, DATA_PLACEHOLDER)
+# The app page's notice for a model that is not a real food classifier (none for Food-11).
+DATA_SOURCE_NOTICES = {
+    DATA_SYNTHETIC: "demo model trained on synthetic data: its answers are not food classes you can trust",
+    DATA_PLACEHOLDER: "placeholder model (untrained): it classifies nothing yet; the first trained model replaces it",
+}
+
+
+def data_source_notice(data_source: str | None) -> str | None:
+    """The page's notice for a model.json data_source; an unknown source is named as such."""
+    if data_source in (None, "", DATA_FOOD11):
+        return None
+    return DATA_SOURCE_NOTICES.get(str(data_source), f"model trained on {data_source!r} data, not Food-11")

@@ -3,6 +3,7 @@
     python train/flow.py --synthetic --preset ci                 # tiny model on synthetic data
     python train/flow.py --data /mnt/Food-11 --preset full       # the reference schedule
     python train/flow.py --data D --init-checkpoint food11.pt --epochs 0   # the lab: no training
+    python train/flow.py --data D --init-checkpoint https://.../food11.pth --init-checkpoint-sha256 H --epochs 0
 
 MLflow: MLFLOW_TRACKING_URI (or --tracking-uri); experiment food11-classifier.
 The model tests (train/tests/) run with pytest against the exported artifact:
@@ -22,6 +23,7 @@ Exit codes: 0 registered; 1 model tests failed (nothing registered);
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -50,7 +52,7 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 from gourmetgram import names  # noqa: E402
-from train import config, data, export, layout, synthetic, trainer  # noqa: E402
+from train import config, data, export, fetch, layout, synthetic, trainer  # noqa: E402
 from train.model import mobilenet_v2  # noqa: E402
 
 EXIT_OK = 0
@@ -111,7 +113,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--champion-margin", type=float, help="accuracy the candidate may lose against production (default 0.02)"
     )
     p.add_argument("--on-bad-image", choices=data.ON_BAD_IMAGE, help="unreadable image: skip and count, or fail")
-    p.add_argument("--init-checkpoint", type=Path, help="start from this state dict (as the lab emulates training)")
+    p.add_argument(
+        "--init-checkpoint",
+        help="start from this state dict: a path, or an http(s):// or file:// URL with --init-checkpoint-sha256 "
+        "(the lab's emulated training: add --epochs 0)",
+    )
+    p.add_argument("--init-checkpoint-sha256", help="sha256 the downloaded --init-checkpoint must have")
     p.add_argument("--save-checkpoint", type=Path, help="also save the trained state dict here")
     p.add_argument(
         "--artifact-format",
@@ -160,6 +167,23 @@ def check_tracking_server(uri: str) -> str:
     return uri
 
 
+def resolve_checkpoint(value: str, sha256: str | None, work: Path) -> Path:
+    """A local checkpoint path; a URL is downloaded into work and kept only if its sha256 matches."""
+    if not fetch.is_url(value):
+        if sha256:
+            got = hashlib.sha256(Path(value).read_bytes()).hexdigest() if Path(value).is_file() else None
+            if got is not None and got != sha256.strip().lower():
+                raise FlowError(f"{value}: sha256 {got} is not --init-checkpoint-sha256 {sha256}")
+        return Path(value)
+    if not sha256:
+        raise FlowError(f"--init-checkpoint {value} is a URL: pass --init-checkpoint-sha256 (downloads are pinned)")
+    print(f"downloading the initial checkpoint {value}", flush=True)
+    try:
+        return fetch.fetch(value, sha256, work / "init-checkpoint.pth", say=lambda line: print(line, flush=True))
+    except fetch.FetchError as exc:
+        raise FlowError(str(exc)) from None
+
+
 def load_checkpoint(model: torch.nn.Module, path: Path) -> None:
     if not path.is_file():
         raise FlowError(f"checkpoint not found: {path}")
@@ -169,6 +193,18 @@ def load_checkpoint(model: torch.nn.Module, path: Path) -> None:
         raise FlowError(f"{path}: not a readable state-dict checkpoint ({exc.__class__.__name__}: {exc})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
+    head = {k: v for k, v in model.state_dict().items() if k.startswith("classifier.")}
+    theirs = {k: state.get(k) for k in head} if isinstance(state, dict) else {}
+    if (
+        head
+        and all(getattr(v, "shape", None) is not None for v in theirs.values())
+        and any(theirs[k].shape != head[k].shape for k in head)
+    ):
+        # A pretrained backbone with another head (torchvision's ImageNet weights: 1000 classes), as the
+        # reference's real training starts: take the backbone, keep our fresh 11-class head.
+        classes = next(iter(v.shape[0] for k, v in theirs.items() if k.endswith("weight")), "?")
+        state = {**{k: v for k, v in state.items() if not k.startswith("classifier.")}, **head}
+        print(f"{path}: backbone loaded; its {classes}-class head replaced by a new {len(names.CLASSES)}-class head")
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
@@ -245,7 +281,7 @@ def evaluation_accuracy(model, cfg: config.TrainConfig, split: data.Split) -> fl
     return acc
 
 
-def register(client: MlflowClient, run, fmt: str, cfg: config.TrainConfig) -> str:
+def register(client: MlflowClient, run, fmt: str, cfg: config.TrainConfig, data_source: str = "") -> str:
     try:
         client.get_registered_model(names.MODEL_NAME)
     except MlflowException:
@@ -258,8 +294,13 @@ def register(client: MlflowClient, run, fmt: str, cfg: config.TrainConfig) -> st
         name=names.MODEL_NAME,
         source=f"{run.info.artifact_uri}/{MODEL_ARTIFACT_DIR}",
         run_id=run.info.run_id,
-        tags={"artifact_format": fmt, "input_size": str(cfg.input_size), "preset": cfg.preset},
-        description=f"{cfg.preset} preset, {fmt} artifact, input {cfg.input_size}px",
+        tags={
+            "artifact_format": fmt,
+            "input_size": str(cfg.input_size),
+            "preset": cfg.preset,
+            "data_source": data_source,
+        },
+        description=f"{cfg.preset} preset, {fmt} artifact, input {cfg.input_size}px, data {data_source}",
     )
     return str(mv.version)
 
@@ -333,8 +374,10 @@ def flow(args: argparse.Namespace) -> int:
 
         model = mobilenet_v2(num_classes=len(names.CLASSES), width_mult=cfg.width_mult, dropout=cfg.dropout)
         if args.init_checkpoint:
-            load_checkpoint(model, args.init_checkpoint)
+            load_checkpoint(model, resolve_checkpoint(args.init_checkpoint, args.init_checkpoint_sha256, work))
             print(f"initial weights from {args.init_checkpoint}", flush=True)
+        # What the model learnt from travels with it (model.json); the app flags a synthetic one.
+        data_source = names.DATA_SYNTHETIC if synthetic.is_synthetic(data_root) else names.DATA_FOOD11
         uri = check_tracking_server(args.tracking_uri)
 
         mlflow.set_tracking_uri(uri)
@@ -351,6 +394,7 @@ def flow(args: argparse.Namespace) -> int:
                     "artifact_format": args.artifact_format,
                     "init_checkpoint": str(args.init_checkpoint or ""),
                     "data": "synthetic" if args.synthetic else str(data_root),
+                    "data_source": data_source,
                     **{f"{k}_images": len(s.samples) for k, s in splits.items()},
                     "skipped_images": skipped,
                 }
@@ -369,7 +413,16 @@ def flow(args: argparse.Namespace) -> int:
             model_dir = work / MODEL_ARTIFACT_DIR
             exporter = export.export_onnx if args.artifact_format == "onnx" else export.export_state_dict
             model.cpu()
-            exporter(model, model_dir, cfg.input_size, names.CLASSES, width_mult=cfg.width_mult, preset=cfg.preset)
+            exporter(
+                model,
+                model_dir,
+                cfg.input_size,
+                names.CLASSES,
+                width_mult=cfg.width_mult,
+                preset=cfg.preset,
+                data_source=data_source,
+                init_checkpoint=str(args.init_checkpoint or ""),
+            )
 
             champion = fetch_champion(client, uri, work)
             print(
@@ -395,7 +448,7 @@ def flow(args: argparse.Namespace) -> int:
             mlflow.set_tag("gate", "passed")
             try:
                 mlflow.log_artifacts(str(model_dir), MODEL_ARTIFACT_DIR)
-                version = register(client, run, args.artifact_format, cfg)
+                version = register(client, run, args.artifact_format, cfg, data_source)
             except (MlflowException, OSError, requests.RequestException) as exc:
                 # The upload goes through the server (--serve-artifacts); its store may fail.
                 raise FlowError(f"registering {names.MODEL_NAME} failed: {exc}", EXIT_MLFLOW) from None
@@ -418,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     except FlowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
-    except data.DataError as exc:
+    except (data.DataError, fetch.FetchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (MlflowException, requests.RequestException) as exc:

@@ -151,6 +151,14 @@ def split_sizes(images_per_class: int) -> dict[str, int]:
     return {layout.TRAINING: images_per_class, layout.VALIDATION: heldout, layout.EVALUATION: heldout}
 
 
+# Written at the dataset's root: a model trained on it says so (model.json data_source), however it was passed.
+MARKER = "SYNTHETIC"
+
+
+def is_synthetic(root: str | Path) -> bool:
+    return (Path(root) / MARKER).is_file()
+
+
 def generate(root: str | Path, seed: int = 0, images_per_class: int = 30, image_size: int = 64) -> dict[str, int]:
     """Write <root>/{training,validation,evaluation}/<class>/NNNN.jpg; returns images per split."""
     if images_per_class < 1:
@@ -168,6 +176,7 @@ def generate(root: str | Path, seed: int = 0, images_per_class: int = 30, image_
             for i in range(n):
                 render(cls, rng, image_size).save(folder / f"{i:04d}.jpg", quality=JPEG_QUALITY)
         counts[split] = n * len(names.CLASSES)
+    (root / MARKER).write_text(f"synthetic GourmetGram dataset (train/synthetic.py, seed {seed}): not Food-11\n")
     return counts
 
 

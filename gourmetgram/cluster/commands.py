@@ -381,10 +381,18 @@ def submit_step(settings: Settings, floating_ip: str, workflow: dict, title: str
     )
 
 
-def train_steps(settings: Settings, floating_ip: str, branch: str | None = None, bad: bool = False) -> list[Step]:
-    """Submit train-model (repo-url, branch: GG_REPO_URL and --branch or GG_REPO_REVISION; bad-model)."""
+def train_steps(
+    settings: Settings,
+    floating_ip: str,
+    branch: str | None = None,
+    bad: bool = False,
+    extra: dict[str, str] | None = None,
+) -> list[Step]:
+    """Submit train-model (repo-url, branch: GG_REPO_URL and --branch or GG_REPO_REVISION; bad-model;
+    extra: e.g. train-args, gpus)."""
     branch = _revision(settings, branch)
     params = {"branch": branch, "repo-url": str(settings.repo_url), "bad-model": "true" if bad else "false"}
+    params.update(extra or {})
     what = "the lab's bad model (state dict)" if bad else "a model"
     workflow = workflow_from_template("train-model", params)
     return [submit_step(settings, floating_ip, workflow, f"train {what} from branch {branch}")]

@@ -46,6 +46,15 @@ class Settings:
     repo_revision: str = "main"
     clouds_yaml: str = "tf/kvm/clouds.yaml"
     registry_mirror: str | None = None
+    # The Food-11 archive `invoke data.food11` loads into the cluster, pinned by sha256.
+    food11_url: str | None = None
+    food11_sha256: str | None = None
+    # Optional: a Food-11 checkpoint for emulated training (`invoke train --emulate`), pinned by sha256.
+    init_checkpoint_url: str | None = None
+    init_checkpoint_sha256: str | None = None
+    # ImageNet-pretrained MobileNetV2 the real training starts from (as the reference's), pinned by sha256.
+    pretrained_url: str = "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth"
+    pretrained_sha256: str | None = None
 
     # ---- validation -------------------------------------------------------
     def require(self, *names: str) -> Settings:
@@ -88,6 +97,12 @@ ENV_NAMES = {
     "repo_revision": "GG_REPO_REVISION",
     "clouds_yaml": "GG_CLOUDS_YAML",
     "registry_mirror": "GG_REGISTRY_MIRROR",
+    "food11_url": "GG_FOOD11_URL",
+    "food11_sha256": "GG_FOOD11_SHA256",
+    "init_checkpoint_url": "GG_INIT_CHECKPOINT_URL",
+    "init_checkpoint_sha256": "GG_INIT_CHECKPOINT_SHA256",
+    "pretrained_url": "GG_PRETRAINED_URL",
+    "pretrained_sha256": "GG_PRETRAINED_SHA256",
 }
 
 DESCRIPTIONS = {
@@ -102,6 +117,12 @@ DESCRIPTIONS = {
     "repo_revision": "branch or tag of this repository that Argo CD deploys",
     "clouds_yaml": "path of clouds.yaml with your application credential",
     "registry_mirror": "a Docker Hub pull-through mirror for the nodes' Docker, e.g. https://mirror.example.org",
+    "food11_url": "URL of the Food-11 archive (zip or tar of training/validation/evaluation)",
+    "food11_sha256": "sha256 of that archive (sha256sum of the file you checked once)",
+    "init_checkpoint_url": "URL of a Food-11 MobileNetV2 state dict for emulated training",
+    "init_checkpoint_sha256": "sha256 of that checkpoint",
+    "pretrained_url": "URL of the ImageNet MobileNetV2 state dict training starts from (torchvision's)",
+    "pretrained_sha256": "sha256 of that file; torchvision's file name carries its first 8 hex digits",
 }
 
 _HOW_TO_SET = "set it in the environment or in settings.env (copy settings.env.example)"
@@ -136,6 +157,20 @@ def _check_floating_ip(value: str) -> None:
 def _check_registry_mirror(value: str) -> None:
     if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
         raise SettingsError(f"bad GG_REGISTRY_MIRROR {value!r}: expected a URL like https://mirror.example.org")
+def _check_url(name: str):
+    def check(value: str) -> None:
+        if not re.match(r"^(https?|file)://\S+$", value):
+            raise SettingsError(f"bad {name} {value!r}: expected an http(s):// or file:// URL")
+
+    return check
+
+
+def _check_sha256(name: str):
+    def check(value: str) -> None:
+        if not re.match(r"^[0-9a-fA-F]{64}$", value):
+            raise SettingsError(f"bad {name} {value!r}: expected a sha256, 64 hex digits (`sha256sum FILE`)")
+
+    return check
 
 
 _CHECKS = {
@@ -143,6 +178,12 @@ _CHECKS = {
     "reservation": _check_reservation,
     "floating_ip": _check_floating_ip,
     "registry_mirror": _check_registry_mirror,
+    "food11_url": _check_url("GG_FOOD11_URL"),
+    "food11_sha256": _check_sha256("GG_FOOD11_SHA256"),
+    "init_checkpoint_url": _check_url("GG_INIT_CHECKPOINT_URL"),
+    "init_checkpoint_sha256": _check_sha256("GG_INIT_CHECKPOINT_SHA256"),
+    "pretrained_url": _check_url("GG_PRETRAINED_URL"),
+    "pretrained_sha256": _check_sha256("GG_PRETRAINED_SHA256"),
 }
 
 

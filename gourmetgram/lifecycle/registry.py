@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from gourmetgram import names
@@ -98,7 +98,7 @@ class Registry:
     def approve(self, model_version: int | str, url: str = "") -> None:
         """Record that the version passed the staging test: tags first, then the alias."""
         n = _number(model_version)
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         for key, value in ((rules.APPROVAL_TAG, rules.APPROVAL_TAG_VALUE), (rules.APPROVAL_TIME_TAG, now)) + (
             ((rules.APPROVAL_URL_TAG, url),) if url else ()
         ):

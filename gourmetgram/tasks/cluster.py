@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from invoke import Collection, Exit, task
 
 from gourmetgram import names
 from gourmetgram.cluster import commands as cmd
-from gourmetgram.cluster import mlflow_auth, workflow_defaults
+from gourmetgram.cluster import food11, mlflow_auth, workflow_defaults
+from gourmetgram.cluster import preflight as pf
 from gourmetgram.cluster.inventory import (
     DEFAULT_NODES,
     InventoryError,
@@ -31,6 +32,8 @@ from gourmetgram.lifecycle.registry import Registry, RegistryError
 from gourmetgram.lifecycle.steps import Lifecycle, StepFailed
 
 DRY_RUN_HELP = "print the exact commands without running them"
+NO_PREFLIGHT_HELP = "skip the preflight checks (`invoke preflight`) this step starts with"
+PREFLIGHT_STAGES = ("cloud", "nodes", "all")
 LEASE_SHOW_ATTEMPTS = 12
 LEASE_SHOW_DELAY = 5  # seconds
 
@@ -97,6 +100,62 @@ def _floating_ip(settings: Settings, runner: Runner) -> str:
     return _guard(floating_ip_from_terraform_output, out)
 
 
+# ---- preflight ---------------------------------------------------------------------------------
+
+
+def _node_access(settings: Settings, probe: pf.Probe) -> pf.NodeAccess | None:
+    """node1's floating IP from GG_FLOATING_IP or Terraform's output; None before `provision`."""
+    ip = settings.floating_ip
+    if not ip:
+        out = probe.run(cmd.terraform_output_step(settings))
+        if out is None:
+            ip = cmd.FLOATING_IP_PLACEHOLDER
+        elif out.ok:
+            try:
+                ip = floating_ip_from_terraform_output(out.stdout)
+            except InventoryError:
+                return None
+        else:
+            return None
+    return pf.NodeAccess(floating_ip=ip, ssh_key=settings.ssh_key_path())
+
+
+def _preflight_results(settings: Settings, stage: str, dry_run: bool, echo=print) -> list[pf.Result]:
+    probe = pf.Probe(dry_run, echo)
+    results: list[pf.Result] = []
+    if stage in ("cloud", "all"):
+        results += pf.run_checks("cloud (before `invoke provision`)", pf.cloud_checks(settings, probe), echo)
+    if stage in ("nodes", "all"):
+        access = _node_access(settings, probe)
+        checks = [] if stage == "all" else [lambda: pf.check_settings(settings, pf.NODE_SETTINGS)]
+        if access is None:
+            skipped = pf.Result(
+                "nodes", None if stage == "all" else False, "no floating IP yet", "run `invoke provision` first"
+            )
+            checks.append(lambda: skipped)
+        else:
+            checks += pf.node_checks(access, probe)
+        results += pf.run_checks("nodes (after `invoke provision`)", checks, echo)
+    return results
+
+
+def _preflight(settings: Settings, stage: str, dry_run: bool, then: str | None = None) -> None:
+    """Run the stage's checks; any FAILED ends the task (exit 1) before the long step starts."""
+    results = _preflight_results(settings, stage, dry_run)
+    print(pf.summary(results))
+    if any(r.ok is False for r in results) and not dry_run:
+        skip = f" (or skip them: invoke {then} --no-preflight)" if then else ""
+        raise Exit("preflight FAILED: fix the lines marked FAILED, then run again" + skip, code=1)
+
+
+@task(help={"dry_run": DRY_RUN_HELP, "stage": "cloud (before provision) | nodes (after provision) | all"})
+def preflight(c, dry_run=False, stage="all"):
+    """[0] Check settings, clouds.yaml, key pair + agent, lease, security groups; then nodes, disk, downloads."""
+    if stage not in PREFLIGHT_STAGES:
+        raise Exit(f"error: unknown stage {stage!r}: expected one of {', '.join(PREFLIGHT_STAGES)}", code=2)
+    _preflight(_settings(), stage, dry_run)
+
+
 # ---- lab steps ---------------------------------------------------------------------------------
 
 
@@ -111,7 +170,7 @@ def lease(c, dry_run=False):
     _check_clouds_yaml(settings, runner)
     flavor = _run_all(runner, [cmd.flavor_id_step(settings)])[0]
     flavor_id = flavor.strip() if flavor else f"<flavor id of {cmd.LEASE_FLAVOR}>"
-    _run_all(runner, [cmd.lease_create_step(settings, flavor_id, datetime.now(UTC))])
+    _run_all(runner, [cmd.lease_create_step(settings, flavor_id, datetime.now(timezone.utc))])
     shown = _run_all(runner, [cmd.lease_show_step(settings)])[0]
     if shown is None:
         runner.say(f"dry-run: the reservation ID would be printed here (lease {cmd.lease_name(settings)})")
@@ -134,12 +193,15 @@ def lease(c, dry_run=False):
     help={
         "dry_run": DRY_RUN_HELP,
         "replace": "rebuild one broken node, e.g. node3 (terraform -replace)",
+        "no_preflight": NO_PREFLIGHT_HELP,
     }
 )
-def provision(c, dry_run=False, replace=None):
+def provision(c, dry_run=False, replace=None, no_preflight=False):
     """[2] terraform init/validate/plan/apply of tf/kvm, then write ansible.cfg + inventory.yml from its output."""
     settings = _settings("suffix", "key", "reservation")
     runner = Runner(dry_run)
+    if not no_preflight:
+        _preflight(settings, "cloud", dry_run, then="provision")
     _check_clouds_yaml(settings, runner)
     started = time.monotonic()
     outputs = _run_all(runner, _guard(cmd.provision_steps, settings, replace))
@@ -182,9 +244,10 @@ def hello(c, dry_run=False):
     help={
         "dry_run": DRY_RUN_HELP,
         "from_stage": f"resume at this stage: {', '.join(cmd.K8S_STAGES)}",
+        "no_preflight": NO_PREFLIGHT_HELP,
     }
 )
-def k8s(c, dry_run=False, from_stage=None):
+def k8s(c, dry_run=False, from_stage=None, no_preflight=False):
     """[4] Kubernetes: pre_k8s, Kubespray cluster.yml (up to an hour), post_k8s; progress + elapsed; --from-stage."""
     # GG_REGISTRY_MIRROR is optional; when set, it must be a URL.
     mirror = _settings().registry_mirror
@@ -195,6 +258,8 @@ def k8s(c, dry_run=False, from_stage=None):
     start_at = names_.index(from_stage) if from_stage else 0
     runner = Runner(dry_run)
     _require_ansible_files(runner)
+    if not no_preflight:
+        _preflight(_settings(), "nodes", dry_run, then="k8s")
     times: list[tuple[str, float]] = []
     total = time.monotonic()
     for number, (name, steps) in enumerate(stages, start=1):
@@ -202,7 +267,8 @@ def k8s(c, dry_run=False, from_stage=None):
             runner.say(f"[k8s {number}/{len(stages)}] {name}: skipped (--from-stage {from_stage})")
             continue
         runner.say(
-            f"[k8s {number}/{len(stages)}] {name}: " + ("" if dry_run else f"started {datetime.now(UTC):%H:%M:%S} UTC")
+            f"[k8s {number}/{len(stages)}] {name}: "
+            + ("" if dry_run else f"started {datetime.now(timezone.utc):%H:%M:%S} UTC")
         )
         began = time.monotonic()
         try:
@@ -274,15 +340,61 @@ def _submit(runner: Runner, steps, next_hint: str) -> None:
         "dry_run": DRY_RUN_HELP,
         "branch": BRANCH_HELP.format(what="train from"),
         "bad": "register the lab's bad model (state dict): staging must reject it",
+        "synthetic": "train the CI-size demo net on synthetic data instead of Food-11 (the app then says so)",
+        "emulate": "the lab's emulated training: GG_INIT_CHECKPOINT_URL (+ _SHA256), no epochs, same gate",
     }
 )
-def train(c, dry_run=False, branch=None, bad=False):
-    """[10] Submit the train-model workflow (train, model tests gate, register, build, staging, canary)."""
-    settings = _settings("repo_url", "repo_revision")
+def train(c, dry_run=False, branch=None, bad=False, synthetic=False, emulate=False):
+    """[10] Submit train-model on Food-11 (GPU if the cluster has one, else the cpu preset): gate, register, ..."""
+    settings = _settings(
+        "repo_url", "repo_revision", *(("init_checkpoint_url", "init_checkpoint_sha256") if emulate else ())
+    )
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
-    steps = _guard(cmd.train_steps, settings, ip, branch, bad)
+    nodes = _run_all(runner, [food11.gpu_nodes_step(settings, ip)])[0]
+    gpus = 0 if nodes is None else _guard(food11.gpu_count, nodes)
+    checkpoint = (str(settings.init_checkpoint_url), str(settings.init_checkpoint_sha256)) if emulate else None
+    pretrained = None
+    if not (synthetic or emulate):
+        if settings.pretrained_sha256:
+            pretrained = (settings.pretrained_url, str(settings.pretrained_sha256))
+        else:
+            runner.say(
+                "note: GG_PRETRAINED_SHA256 is unset, so training starts from scratch (the 0.8 gate is unlikely "
+                f"on CPU); record `sha256sum` of {settings.pretrained_url} to fine-tune from ImageNet weights"
+            )
+    args = _guard(food11.train_args, gpus, synthetic, checkpoint, pretrained)
+    where = "synthetic data" if synthetic else f"Food-11 ({food11.DATA_DIR} on volume {food11.PVC_NAME})"
+    device = "dry-run: GPU if a node has one, else CPU" if nodes is None else (f"{gpus} GPU(s)" if gpus else "CPU")
+    runner.say(f"training on {where}, {device}: train-args {args}")
+    # The workflow mounts the claim: it must exist even for synthetic data (empty then).
+    _run_all(runner, [food11.pvc_step(settings, ip)])
+    extra = {"train-args": args, "gpus": "1" if gpus and not synthetic else "0"}
+    steps = _guard(cmd.train_steps, settings, ip, branch, bad, extra)
     _submit(runner, steps, "watch it: `invoke tunnel --service workflows`; then `invoke status`")
+
+
+@task(
+    help={
+        "dry_run": DRY_RUN_HELP,
+        "branch": "training image (its branch tag) that runs the loader (default GG_REPO_REVISION)",
+    }
+)
+def data_food11(c, dry_run=False, branch=None):
+    """[9b] Load Food-11 (GG_FOOD11_URL, sha256-checked) into the cluster volume the training reads."""
+    settings = _settings("food11_url", "food11_sha256", "repo_revision")
+    branch = branch or settings.repo_revision
+    runner = Runner(dry_run)
+    ip = _floating_ip(settings, runner)
+    started = time.monotonic()
+    nodes = _run_all(runner, [food11.gpu_nodes_step(settings, ip)])[0]
+    on_gpu_node = nodes is not None and _guard(food11.gpu_count, nodes) > 0
+    _run_all(runner, _guard(food11.load_steps, settings, ip, branch, on_gpu_node))
+    if not dry_run:
+        runner.say(
+            f"\nFood-11 loaded into volume {food11.PVC_NAME} ({food11.DATA_DIR}) in "
+            f"{format_elapsed(time.monotonic() - started)}\nnext: `invoke train`"
+        )
 
 
 @task(
@@ -454,7 +566,7 @@ def destroy(c, dry_run=False):
 
 def register(ns: Collection) -> None:
     """Add the cluster tasks: top-level lab steps plus the argocd and workflows collections."""
-    for t in (lease, provision, inventory, hello, k8s, train, promote, rollback, status, tunnel, destroy):
+    for t in (preflight, lease, provision, inventory, hello, k8s, train, promote, rollback, status, tunnel, destroy):
         ns.add_task(t)
     argocd = Collection("argocd")
     argocd.__doc__ = "Argo CD applications of the lab (argocd_add_*.yml)."
@@ -466,3 +578,7 @@ def register(ns: Collection) -> None:
     workflows.add_task(workflows_build_training_init, name="build-training-init")
     workflows.add_task(workflows_apply, name="apply")
     ns.add_collection(workflows)
+    data = Collection("data")
+    data.__doc__ = "Training data on the cluster."
+    data.add_task(data_food11, name="food11")
+    ns.add_collection(data)

@@ -7,6 +7,7 @@ import time
 from invoke import Collection, Exit, task
 
 from gourmetgram import names
+from gourmetgram.tasks.requires import needs_full_install
 
 
 def _platform():
@@ -207,6 +208,6 @@ def register(ns: Collection) -> None:
     local = Collection("local")
     local.__doc__ = "The local platform: MLflow, Traefik and three app environments on this machine."
     for t in (up, down, status, logs, train, promote_, rollback):
-        local.add_task(t)
+        local.add_task(needs_full_install(t, f"local.{t.name}"))
     ns.add_collection(local)
-    ns.add_task(demo)
+    ns.add_task(needs_full_install(demo, "demo"))

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
+from gourmetgram.tasks.requires import needs_full_install
+
 
 def _lab():
     from gourmetgram.nodes.lab import LabNodes
@@ -68,5 +70,5 @@ def register(ns: Collection) -> None:
     nodes = Collection("nodes")
     nodes.__doc__ = "Three real lab nodes on this machine (podman + debootstrap)."
     for t in (up, down, status):
-        nodes.add_task(t)
+        nodes.add_task(needs_full_install(t, f"nodes.{t.name}"))
     ns.add_collection(nodes)

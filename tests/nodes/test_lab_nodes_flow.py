@@ -118,6 +118,64 @@ def test_host_netns_dir_is_prepared_once_and_shared(before_up):
     mounts = _netns_mounts()
     assert len(mounts) == 1, mounts
     assert "shared:" in mounts[0].split(" - ")[0], mounts[0]
+def _preflight_access(record, **changes):
+    from gourmetgram.cluster import preflight
+
+    nodes = {**record.nodes, **changes}
+    return preflight.NodeAccess(floating_ip=record.floating_ip, ssh_key=record.ssh_key, nodes=nodes)
+
+
+def test_preflight_node_checks_pass_on_the_lab_nodes(record):
+    """`invoke preflight`'s node stage, for real: ssh to node1 at the floating IP, node2/3 through it."""
+    from gourmetgram.cluster import preflight
+
+    lines: list[str] = []
+    access = _preflight_access(record)
+    # The podman nodes see this machine's memory and disk: limits small enough for any CI host.
+    checks = preflight.node_checks(access, preflight.Probe(echo=lines.append), downloads=[], min_memory_gib=0.25,
+                                   min_disk_gb=0.5)  # fmt: skip
+    results = preflight.run_checks("nodes", checks, echo=lines.append)
+    assert [r.ok for r in results] == [True] * 6, "\n".join(lines)
+    assert all("python 3.11" in r.detail for r in results[3:]), [r.detail for r in results[3:]]
+    # The same check fails when it must: more memory than the machine has, a node nobody answers at.
+    big = preflight.check_resources(access, preflight.Probe(), "node2", min_memory_gib=1e6)
+    assert big.ok is False and "memory" in big.detail
+    missing = preflight.check_ssh(_preflight_access(record, node3="192.168.1.99"), preflight.Probe(), "node3")
+    assert missing.ok is False and "private network" in missing.fix
+
+
+def test_preflight_download_check_from_node1(record):
+    """A pinned download served on node1's own loopback: the right sha256 passes, a wrong one fails."""
+    import hashlib
+
+    from gourmetgram.cluster import preflight
+
+    access = _preflight_access(record)
+    body = b"gourmetgram preflight download check\n" * 100
+    port = 18765
+    serve = (
+        "mkdir -p /tmp/pf && cat > /tmp/pf/pinned.yaml && "
+        f"(python3 -m http.server {port} --bind 127.0.0.1 --directory /tmp/pf </dev/null >/dev/null 2>&1 & "
+        "echo $! > /tmp/pf.pid) && "
+        f"for i in $(seq 50); do python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}))' "
+        "2>/dev/null && exit 0; sleep 0.1; done; exit 1"
+    )
+    started = subprocess.run(list(access.step("node1", ["sh", "-c", serve]).argv), input=body, capture_output=True)
+    assert started.returncode == 0, started.stderr
+    try:
+        url = f"http://127.0.0.1:{port}/pinned.yaml"
+        right = preflight.Download("pinned", url, sha256=hashlib.sha256(body).hexdigest())
+        result = preflight.check_download(access, preflight.Probe(), right)
+        assert result.ok, result.line()
+        wrong = preflight.check_download(access, preflight.Probe(), preflight.Download("pinned", url, sha256="0" * 64))
+        assert wrong.ok is False and "differs from the pinned sha256" in wrong.detail
+        gone = preflight.check_download(
+            access, preflight.Probe(), preflight.Download("gone", url + ".missing", "1" * 64)
+        )
+        assert gone.ok is False and "404" in gone.detail
+    finally:
+        stop = access.step("node1", ["sh", "-c", "kill $(cat /tmp/pf.pid)"])  # the server this test started
+        subprocess.run(list(stop.argv), capture_output=True)
 
 
 def test_failed_up_tears_down_what_it_created(lab, machine_snapshot):

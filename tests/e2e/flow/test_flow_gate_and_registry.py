@@ -87,3 +87,22 @@ def test_state_dict_format_registers_a_model_without_onnx(trained, run_flow, cli
     files = {a.path for a in client.list_artifacts(mv.run_id, "model")}
     assert files == {"model/model.pth", "model/model.json"}
     assert mv.tags["artifact_format"] == "state-dict"
+
+
+def test_emulated_training_from_a_pinned_checkpoint_url(trained, run_flow, client, tmp_path):
+    """The lab's emulated training: the trained checkpoint by file:// URL + sha256, no epochs, registered."""
+    import hashlib
+
+    _, data_dir, checkpoint = trained
+    sha = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    result = run_flow("--data", str(data_dir), "--init-checkpoint", checkpoint.as_uri(),
+                      "--init-checkpoint-sha256", sha, "--epochs", "0")  # fmt: skip
+    assert result.returncode == flow.EXIT_OK, result.stderr
+    assert "sha256 ok" in result.stdout and f"initial weights from {checkpoint.as_uri()}" in result.stdout
+    mv = client.get_model_version(names.MODEL_NAME, result.version)
+    # The data was synthetic (passed with --data): the model says so, and the app will show it.
+    assert mv.tags["data_source"] == names.DATA_SYNTHETIC
+    (tmp_path / "dl").mkdir()
+    model_dir = client.download_artifacts(mv.run_id, "model", str(tmp_path / "dl"))
+    meta = json.load(open(f"{model_dir}/model.json"))
+    assert meta["data_source"] == names.DATA_SYNTHETIC and meta["init_checkpoint"] == checkpoint.as_uri()

@@ -128,3 +128,30 @@ def test_an_image_sent_as_a_text_field_is_told_to_upload_a_file(client):
     assert resp.status_code == 400
     assert resp.get_json()["reason"] == "not_a_file"
     assert "curl -F file=@photo.jpg" in resp.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("data_source", "notice"),
+    [
+        ("synthetic", "demo model trained on synthetic data"),
+        ("placeholder", "placeholder model (untrained)"),
+        ("food11", None),
+        (None, None),  # a model.json from before data_source existed
+    ],
+)
+def test_the_page_says_what_the_model_was_trained_on(tiny_model_dir, version_file, tmp_path, data_source, notice):
+    import json
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    meta = json.loads((model / "model.json").read_text())
+    meta.pop("data_source", None)
+    if data_source is not None:
+        meta["data_source"] = data_source
+    (model / "model.json").write_text(json.dumps(meta))
+    page = app_module.create_app(model, version_file).test_client().get("/").get_data(as_text=True)
+    if notice is None:
+        assert 'id="model-notice"' not in page
+    else:
+        assert 'id="model-notice"' in page and notice in page

@@ -16,13 +16,15 @@ import pytest
 from invoke import Context, Exit
 
 from gourmetgram.cluster import commands as cmd
+from gourmetgram.cluster import food11
 from gourmetgram.cluster import runner as runner_mod
 from gourmetgram.cluster.settings import REPO_ROOT, load_settings
 from gourmetgram.tasks import cluster as tasks
 
 LAB_TASKS = [
-    "lease", "provision", "hello", "k8s", "argocd.add", "workflows.build-init", "workflows.build-training-init",
-    "workflows.apply", "train", "promote", "status", "tunnel", "destroy",
+    "preflight", "lease", "provision", "hello", "k8s", "argocd.add", "workflows.build-init",
+    "workflows.build-training-init", "workflows.apply", "data.food11", "train", "promote", "status", "tunnel",
+    "destroy",
 ]  # fmt: skip
 
 
@@ -46,9 +48,22 @@ def rendered(steps) -> list[str]:
 
 
 def test_provision(capsys):
-    tasks.provision(Context(), dry_run=True, replace="node2")
+    tasks.provision(Context(), dry_run=True, replace="node2", no_preflight=True)
     s = load_settings()
     assert would_run(capsys) == rendered(cmd.provision_steps(s, replace="node2"))
+
+
+def test_provision_and_k8s_start_with_their_preflight(capsys):
+    s = load_settings()
+    tasks.provision(Context(), dry_run=True)
+    lines = would_run(capsys)
+    steps = rendered(cmd.provision_steps(s))
+    assert lines[-len(steps) :] == steps
+    assert any("openstack reservation lease show lease_mlops_abc123 -f json" in line for line in lines[: -len(steps)])
+    tasks.k8s(Context(), dry_run=True)
+    out = capsys.readouterr().out
+    assert out.index("preflight: nodes") < out.index("[k8s 1/4] pre_k8s")
+    assert "would run: ssh -i " in out and "cc@203.0.113.10 true" in out
 
 
 def test_lease(capsys):
@@ -82,10 +97,10 @@ def test_argocd_add(capsys, env):
 
 
 def test_k8s_all_stages_and_resume(capsys):
-    tasks.k8s(Context(), dry_run=True)
+    tasks.k8s(Context(), dry_run=True, no_preflight=True)
     everything = [step for _, steps in cmd.k8s_stages() for step in steps]
     assert would_run(capsys) == rendered(everything)
-    tasks.k8s(Context(), dry_run=True, from_stage="post_k8s")
+    tasks.k8s(Context(), dry_run=True, from_stage="post_k8s", no_preflight=True)
     assert would_run(capsys) == rendered(cmd.k8s_stages()[-1][1])
     with pytest.raises(Exit, match="unknown stage 'kubeadm'"):
         tasks.k8s(Context(), dry_run=True, from_stage="kubeadm")
@@ -98,8 +113,10 @@ def test_train_promote_status_tunnel(capsys):
     tasks.promote(Context(), version="4", dry_run=True)
     tasks.status(Context(), dry_run=True)
     tasks.tunnel(Context(), service="workflows", dry_run=True)
+    cpu_food11 = {"train-args": food11.TRAIN_ARGS_CPU, "gpus": "0"}  # dry-run: no GPU seen
     expected = (
-        cmd.train_steps(s, ip, "mlops", True)
+        [food11.gpu_nodes_step(s, ip), food11.pvc_step(s, ip)]
+        + cmd.train_steps(s, ip, "mlops", True, cpu_food11)
         + [cmd.argocd_app_step(s, ip, "canary")]  # the promotion rule reads what canary serves
         + cmd.promote_steps(s, ip, "canary", "production", "4")
         + [step for _, step in cmd.deployed_image_steps(s, ip)]

@@ -189,7 +189,14 @@ def test_run_training_arguments_parse_with_train_flow(bad_model):
     argv = params["train-args"].split() + (["--artifact-format", "state-dict"] if bad_model == "true" else [])
     args = flow.parse_args([*argv, "--version-file", "/tmp/model_version"])
     assert args.artifact_format == ("state-dict" if bad_model == "true" else "onnx")
-    assert args.synthetic and args.preset == "ci"
+    # Real Food-11 from the volume by default (synthetic only when `invoke train --synthetic` asks).
+    assert not args.synthetic and str(args.data) == "/data/Food-11" and args.preset == "cpu"
+    # Every train-args `invoke train` submits parses too.
+    from gourmetgram.cluster import food11
+
+    for choice in (food11.train_args(0), food11.train_args(1), food11.train_args(0, synthetic=True),
+                   food11.train_args(1, init_checkpoint=("https://example.org/food11.pth", "a" * 64))):  # fmt: skip
+        flow.parse_args([*choice.split(), "--version-file", "/tmp/model_version"])
 
 
 def test_build_steps_agree_with_the_dockerfiles():

@@ -60,3 +60,10 @@ def test_params_cover_every_field():
     params = config.CI.as_params()
     assert set(params) == {f.name for f in dataclasses.fields(config.TrainConfig)}
     assert params["preset"] == "ci"
+
+
+def test_cpu_preset_is_the_food11_schedule_for_cpu_nodes():
+    c = config.preset("cpu").validate()
+    assert (c.input_size, c.width_mult, c.device, c.torch_threads) == (160, 1.0, "cpu", 2)
+    # At most 8 epochs over both phases: what fits the workflow's deadline on 2 CPUs (see config.CPU).
+    assert c.epochs == 8 and c.head_epochs == 4

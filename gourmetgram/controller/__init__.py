@@ -1,0 +1,1 @@
+"""The controller install of the cluster path (`./lab setup --controller`): standard library only."""
