@@ -117,9 +117,7 @@ def pvc_step(settings: Settings, ip: str) -> Step:
                     title=f"persistent volume claim {PVC_NAME} ({PVC_SIZE})")  # fmt: skip
 
 
-def load_steps(
-    settings: Settings, ip: str, branch: str, on_gpu_node: bool = False
-) -> list[Step]:
+def load_steps(settings: Settings, ip: str, branch: str, on_gpu_node: bool = False) -> list[Step]:
     """Replace the load Job, follow its log (download progress), wait for it to complete."""
     job = job_manifest(settings, branch, on_gpu_node)
     return [

@@ -157,6 +157,8 @@ def _check_floating_ip(value: str) -> None:
 def _check_registry_mirror(value: str) -> None:
     if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
         raise SettingsError(f"bad GG_REGISTRY_MIRROR {value!r}: expected a URL like https://mirror.example.org")
+
+
 def _check_url(name: str):
     def check(value: str) -> None:
         if not re.match(r"^(https?|file)://\S+$", value):

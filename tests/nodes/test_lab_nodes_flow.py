@@ -118,6 +118,8 @@ def test_host_netns_dir_is_prepared_once_and_shared(before_up):
     mounts = _netns_mounts()
     assert len(mounts) == 1, mounts
     assert "shared:" in mounts[0].split(" - ")[0], mounts[0]
+
+
 def _preflight_access(record, **changes):
     from gourmetgram.cluster import preflight
 
