@@ -39,13 +39,17 @@ def _nodes(*gpus: int) -> str:
 
 
 def test_manifests_are_valid_kubernetes_objects(settings):
-    for manifest in (food11.pvc_manifest(), food11.job_manifest(settings), food11.job_manifest(settings, "x", True)):
+    for manifest in (
+        food11.pvc_manifest(),
+        food11.job_manifest(settings, "main"),
+        food11.job_manifest(settings, "x", True),
+    ):
         kubernetes_validate.validate(manifest, _kube_minor(), strict=True)
     job = food11.job_manifest(settings, "mlops-bad", on_gpu_node=True)
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.kube-system.svc.cluster.local:5000/gourmetgram-train:mlops-bad"
     assert container["resources"]["limits"][food11.GPU_RESOURCE] == "1"
-    assert food11.GPU_RESOURCE not in food11.job_manifest(settings)["spec"]["template"]["spec"]["containers"][0][
+    assert food11.GPU_RESOURCE not in food11.job_manifest(settings, "main")["spec"]["template"]["spec"]["containers"][0][
         "resources"]["limits"]  # fmt: skip
 
 
@@ -58,7 +62,7 @@ def test_the_jobs_command_is_the_loader_that_works_here(settings, tmp_path):
         for p in tree.rglob("*.jpg"):
             zf.write(p, f"Food-11/{p.relative_to(tree)}")
     sha = hashlib.sha256(archive.read_bytes()).hexdigest()
-    job = food11.job_manifest(replace(settings, food11_url=archive.as_uri(), food11_sha256=sha))
+    job = food11.job_manifest(replace(settings, food11_url=archive.as_uri(), food11_sha256=sha), "main")
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
     assert command[:4] == ["python", "-m", "train.fetch", "food11"]
     args = command[3:]  # after `python -m train.fetch`
