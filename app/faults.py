@@ -5,7 +5,7 @@ OFF unless the environment variable GG_TEST_FAULT is set; nothing a user does tu
 deployed version only (tests/e2e/canary). Values:
 
     errors:RATE          answer every (1/RATE)-th POST /predict with a 500 (errors:0.05 = 1 in 20)
-    latency:SECONDS      add this delay to every POST /predict (latency:0.25)
+    latency:SECONDS      a slower model: every classification takes this much longer (latency:0.25)
     constant-class:NAME  classify every image as NAME (one of the 11 classes; its probability
                          becomes the confidence) -- passes the staging test, which only checks
                          that /test answers a class name
@@ -78,15 +78,15 @@ def install(app: Flask, state) -> Fault | None:
     if fault.kind == "constant-class" and state.classifier is not None:
         state.classifier = _ConstantClass(state.classifier, fault.value)
         return fault
+    if fault.kind == "latency" and state.classifier is not None:
+        state.classifier = _Slow(state.classifier, float(fault.value))
+        return fault
     counter = {"n": 0}
     lock = threading.Lock()
 
     @app.before_request
     def _inject():
-        if request.path != "/predict" or request.method != "POST":
-            return None
-        if fault.kind == "latency":
-            time.sleep(float(fault.value))
+        if fault.kind != "errors" or request.path != "/predict" or request.method != "POST":
             return None
         with lock:
             counter["n"] += 1
@@ -116,3 +116,22 @@ class _ConstantClass:
 
     def predict_image(self, img):
         return self._force(self._inner.predict_image(img))
+
+
+class _Slow:
+    """The real classifier, slower by a fixed delay per image (inside the timed request)."""
+
+    def __init__(self, inner, delay: float):
+        self._inner = inner
+        self._delay = delay
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def predict_bytes(self, data: bytes):
+        time.sleep(self._delay)
+        return self._inner.predict_bytes(data)
+
+    def predict_image(self, img):
+        time.sleep(self._delay)
+        return self._inner.predict_image(img)

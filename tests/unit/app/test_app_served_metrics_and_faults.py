@@ -91,3 +91,16 @@ def test_constant_class_fault_always_answers_the_same_class(tiny_model_dir, vers
         assert body["class_name"] == "Egg"
         assert body["confidence"] == pytest.approx(body["probabilities"]["Egg"])
     assert client.get("/test").get_data(as_text=True) == "Egg"  # what the old staging test accepts
+
+
+def test_latency_fault_is_a_slower_model_inside_the_timed_request(tiny_model_dir, version_file, monkeypatch, make_jpeg):
+    client = _client(tiny_model_dir, version_file, monkeypatch, fault="latency:0.2")
+    labels = {"environment": "canary", "model_version": "1.0.4", "endpoint": "/predict"}
+    slow_before = _sample("gourmetgram_served_request_duration_seconds_count", **labels) - _sample(
+        "gourmetgram_served_request_duration_seconds_bucket", **labels, le="0.15"
+    )
+    assert _post(client, make_jpeg()).status_code == 200
+    slow_after = _sample("gourmetgram_served_request_duration_seconds_count", **labels) - _sample(
+        "gourmetgram_served_request_duration_seconds_bucket", **labels, le="0.15"
+    )
+    assert slow_after == slow_before + 1  # the delay is in the latency the analysis reads
