@@ -51,6 +51,9 @@ class Rollout:
     scrape_lag: float = 1.5  # the window ends this long before the query: its samples are in
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
+    # Locally the promotion is done when promote() returns, so the split goes back at once; on
+    # the cluster the workflow promotes after this process and restores the split itself.
+    restore_split_after_promote: bool = True
     report: dict = field(default_factory=dict)
 
     def run(self) -> dict:
@@ -125,6 +128,7 @@ class Rollout:
             self.restore_canary(r["restored_canary_version"])
         elif verdict == decide.PROMOTE:
             self.promote()
-            self.gateway.set_weights(values.route_weights())
-            self.say("    gateway back to the values' split")
+            if self.restore_split_after_promote:
+                self.gateway.set_weights(values.route_weights())
+                self.say("    gateway back to the values' split")
         return r
