@@ -110,7 +110,8 @@ PROMQL_FUNCTIONS = {
     "sum", "avg", "max", "min", "count", "topk", "bottomk", "quantile", "stddev", "count_values", "rate", "irate",
     "increase", "delta", "histogram_quantile", "avg_over_time", "max_over_time", "min_over_time", "sum_over_time",
     "clamp_min", "clamp_max", "label_replace", "vector", "scalar", "abs", "bool", "time", "sort", "sort_desc",
-    "round", "and", "or", "unless", "offset", "absent",
+    "round", "and", "or", "unless", "offset", "absent", "group_left", "group_right", "by", "without", "on",
+    "ignoring",
 }  # fmt: skip
 
 
