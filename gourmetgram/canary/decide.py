@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from gourmetgram import names
 from gourmetgram.canary.plan import Checks
 
 SUCCESSFUL, FAILED, INCONCLUSIVE = "Successful", "Failed", "Inconclusive"
@@ -121,7 +122,7 @@ def measure(canary: Signals, production: Signals, checks: Checks, min_requests: 
     failed = [r for r in results if r.phase == FAILED]
     few = [
         f"{env} answered {n:.0f} < {min_requests} requests"
-        for env, n in (("canary", canary.requests), ("production", production.requests))
+        for env, n in ((names.CANARY, canary.requests), (names.PRODUCTION, production.requests))
         if n < min_requests
     ]
     if few:

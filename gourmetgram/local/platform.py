@@ -379,7 +379,7 @@ class LocalPlatform:
                 registry["aliases"] = reg.aliases()
                 for v in reg.versions():
                     registry["versions"][v] = reg.is_approved(v)
-                    registry.setdefault("canary", {})[v] = _canary_verdict(reg.tags(v))
+                    registry.setdefault("canary_verdicts", {})[v] = _canary_verdict(reg.tags(v))
             except Exception as exc:  # status must print whatever it can
                 registry["error"] = str(exc)[:300]
         return {

@@ -229,4 +229,4 @@ def state_from_env() -> LocalPlatform:
     return LocalPlatform(os.environ.get("GG_STATE_DIR"))
 
 
-__all__ = ["StepFailed", "up", "down", "train", "canary", "promote", "rollback", "run_training", "dataset"]
+__all__ = ["StepFailed", "up", "down", "train", "promote", "rollback", "run_training", "dataset"]
