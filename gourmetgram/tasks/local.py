@@ -92,6 +92,7 @@ def _print_status(p) -> None:
     reg = s["registry"]
     print(f"MLflow UI:   {reg['url']}  ({s['mlflow']})    Traefik dashboard: {s['traefik_url']}  ({s['traefik']})")
     print(f"Prometheus:  {s['prometheus_url']}  ({s['prometheus']})")
+    verdicts = reg.get("canary_verdicts", {})  # why the canary analysis promoted or stopped a version
     if reg["error"]:
         print(f"registry: {reg['error']}")
     by_version: dict[int, list[str]] = {}
@@ -102,8 +103,8 @@ def _print_status(p) -> None:
         for v, approved in sorted(reg["versions"].items()):
             aliases = ", ".join(a for a in names.ALIASES if a in by_version.get(v, []))
             print(f"  version {v:<4} {'approved' if approved else '        '}  {aliases}")
-            if canary.get(v):
-                print(f"               {canary[v]}")
+            if verdicts.get(v):
+                print(f"               {verdicts[v]}")
     print("bundles: " + (", ".join(s["bundles"]) or "none"))
 
 

@@ -78,7 +78,7 @@ def test_a_healthy_candidate_is_promoted_unattended_with_zero_gateway_errors(pla
     "fault, failing_check",
     [("errors:0.05", "error_rate"), ("latency:0.25", "latency_p95"), ("constant-class:Egg", "class_divergence")],
 )
-def test_a_planted_bad_candidate_is_aborted_within_two_intervals(platform, base, fault, failing_check):
+def test_a_planted_bad_candidate_is_aborted_within_two_intervals(platform, base, fault, failing_check, capsys):
     n = candidate(platform, base, fault)
     before = _state(platform)
     known_good = platform.deployed_version(names.PRODUCTION)
@@ -97,6 +97,13 @@ def test_a_planted_bad_candidate_is_aborted_within_two_intervals(platform, base,
     assert platform.deployed_version(names.CANARY) == known_good
     assert platform.registry().aliases()[names.ALIAS_CANARY] == known_good
     assert record.aborted(platform.registry().tags(n))
+    # local.status tells why.
+    from gourmetgram.tasks.local import _print_status
+
+    _print_status(platform)
+    shown = capsys.readouterr().out
+    assert "canary analysis: aborted at" in shown and failing_check in shown
+    assert "Prometheus:" in shown and "split production 100% / canary 0%" in shown
 
 
 def test_no_traffic_is_inconclusive_never_a_pass(platform, base):
@@ -110,3 +117,19 @@ def test_no_traffic_is_inconclusive_never_a_pass(platform, base):
     assert [s["weight"] for s in report["steps"]] == [PLAN.steps[0]]  # never moved past the first step
     assert _state(platform) == before
     assert "paused" in record.summary(platform.registry().tags(n))
+
+
+def test_prometheus_scrapes_every_environment_and_traefik_and_knows_the_dashboard_metrics(platform, base):
+    from gourmetgram.canary.signals import Prometheus
+    from tests.unit.canary.test_canary_rules_and_dashboard import TRAEFIK_METRICS
+
+    prom = Prometheus(platform.prometheus_url)
+    assert platform.prometheus_url.startswith("http://127.0.0.1:")
+    up = {(m["job"], m["instance"]): v for m, v in prom.query("up")}
+    ports = platform.settings.ports
+    for env in names.ENVIRONMENTS:
+        assert up[("gourmetgram-app", f"127.0.0.1:{ports.env(env)}")] == 1, env
+    assert up[("traefik", f"127.0.0.1:{ports.traefik_api}")] == 1
+    # The Traefik names the rules and the dashboard rely on are real (the offline test trusts this list).
+    exported = {m["__name__"] for m, _ in prom.query('count by (__name__) ({__name__=~"traefik_.+"})')}
+    assert TRAEFIK_METRICS <= exported, TRAEFIK_METRICS - exported
