@@ -104,7 +104,7 @@ def run_canary(work: Path, duration_s: float, max_requests: int, say: Callable, 
         p.say = lambda line: lines.append((time.monotonic() - deployed, line))
         report = runner.canary(p, n)
         promoted = time.monotonic() - deployed
-        out["canary"] = {
+        out["rollout"] = {
             "verdict": report["verdict"],
             "deployed_to_promoted_s": round(promoted, 2),
             "measurements": sum(len(s["measurements"]) for s in report["steps"]),
@@ -138,7 +138,7 @@ def canary_md(part: dict) -> list[str]:
             r = part[mode]
             lines.append(f"| {mode} | {r['rps']} | {r['p50_ms']} | {r['p95_ms']} | {r['errors']} |")
         lines.append("")
-    c = part.get("canary")
+    c = part.get("rollout")
     if c:
         pl = part["plan"]
         lines += [

@@ -198,7 +198,7 @@ def write_markdown(results: dict) -> str:
         ("gateway", gateway_md),
         ("lifecycle", lifecycle_md),
         ("training", training_md),
-        ("canary", _canary_md),
+        ("canary-analysis", _canary_md),
     )
     for key, render in sections:
         part = results.get(key)
