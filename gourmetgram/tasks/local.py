@@ -233,7 +233,8 @@ def demo(c, port_offset=0):
         print("== train a second version; the canary analysis decides (built-in load generator)")
         lc2 = _run("demo", runner.train, p, emulate=True, auto_promote=True)
         _print_verdict(lc2.canary_report)
-        timings = lc.timings + promo.timings + lc2.timings
+        print("second version: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in lc2.timings))
+        timings = lc.timings + promo.timings  # the first version's lifecycle (what bench/ parses)
         lc = lc2
     else:
         print("== canary analysis -> production (built-in load generator)")
