@@ -1,57 +1,17 @@
-"""Real local platforms on free loopback ports, each in its own state dir, one per test module."""
+"""The local e2e tests' platform fixtures (a real platform on free loopback ports, one per module)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
+import importlib.util
 from pathlib import Path
 
-import pytest
+# tests/e2e has no packages: load the local suite's conftest by path, so both suites share one
+# definition of how a test platform is made and torn down.
+_spec = importlib.util.spec_from_file_location(
+    "gg_e2e_local_conftest", Path(__file__).resolve().parent.parent / "local" / "conftest.py"
+)
+_local = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_local)
 
-from gourmetgram.local import runner
-from gourmetgram.local.platform import LocalPlatform, free_port
-from gourmetgram.local.state import Ports
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("DO_NOT_TRACK", "true")
-
-
-class Recorder(list):
-    """The platform's progress lines (printed too, so -s shows them)."""
-
-    def __call__(self, line: str) -> None:
-        print(line)
-        self.append(line)
-
-
-def _make_state_dir() -> Path:
-    # World-traversable (0755): the Postgres option runs its server as user postgres.
-    path = Path(tempfile.mkdtemp(prefix="gg-local-e2e-"))
-    path.chmod(0o755)
-    return path
-
-
-@pytest.fixture(scope="module")
-def platform_factory():
-    """make(backend=None, artifacts=None) -> a started LocalPlatform; all are stopped and removed at the end."""
-    made: list[LocalPlatform] = []
-
-    def make(backend: str | None = None, artifacts: str | None = None) -> LocalPlatform:
-        p = LocalPlatform(_make_state_dir(), say=Recorder())
-        made.append(p)
-        ports = Ports(*(free_port() for _ in range(6)))
-        runner.up(p, ports=ports, backend=backend, artifacts=artifacts)
-        return p
-
-    yield make
-    for p in made:
-        try:
-            runner.down(p)
-        finally:
-            shutil.rmtree(p.state.root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def platform(platform_factory):
-    return platform_factory()
+platform_factory = _local.platform_factory
+platform = _local.platform
