@@ -21,7 +21,7 @@ from gourmetgram import names, values
 from gourmetgram.canary import decide, record
 from gourmetgram.canary.gateways import Gateway, step_weights
 from gourmetgram.canary.plan import Plan
-from gourmetgram.canary.signals import Prometheus, window_signals
+from gourmetgram.canary.signals import Prometheus, PrometheusError, window_signals
 
 
 def _now() -> str:
@@ -72,6 +72,22 @@ class Rollout:
             f"interval {p.interval:g}s, min {p.min_requests} requests, failure limit {p.failure_limit}, "
             f"inconclusive limit {p.inconclusive_limit}"
         )
+        try:
+            verdict, reason = self._steps()
+        except BaseException:
+            # Interrupted before any verdict (Ctrl-C, the gateway or MLflow failing): the canary must
+            # not stay at a raised weight nobody watches. Back to the values' split, then re-raise.
+            try:
+                self.gateway.set_weights(values.route_weights())
+                self.say("    analysis interrupted: gateway back to the values' split")
+            except Exception as exc:  # the original error matters more
+                self.say(f"    analysis interrupted; could not reset the gateway split: {exc}")
+            raise
+        return self._finish(verdict, reason)
+
+    def _steps(self) -> tuple[str, str]:
+        """Walk the weight steps; (verdict, reason) once one is reached."""
+        p = self.plan
         tally = decide.Tally(p.failure_limit, p.inconclusive_limit)
         for weight in p.steps[:-1]:
             self._set(weight)
@@ -80,13 +96,17 @@ class Rollout:
             while True:
                 self.sleep(p.interval + self.scrape_lag)
                 end = self.clock() - self.scrape_lag
-                sig = window_signals(
-                    self.prometheus,
-                    p.interval,
-                    end,
-                    {names.CANARY: self.version, names.PRODUCTION: self.production_version},
-                )
-                m = decide.measure(sig[names.CANARY], sig[names.PRODUCTION], p.checks, p.min_requests)
+                try:
+                    sig = window_signals(
+                        self.prometheus,
+                        p.interval,
+                        end,
+                        {names.CANARY: self.version, names.PRODUCTION: self.production_version},
+                    )
+                    m = decide.measure(sig[names.CANARY], sig[names.PRODUCTION], p.checks, p.min_requests)
+                except PrometheusError as exc:
+                    # Nothing measured is never a pass: an inconclusive measurement (pause at the limit).
+                    m = decide.Measurement(decide.INCONCLUSIVE, str(exc), [], decide.Signals(), decide.Signals())
                 step["measurements"].append({"window_end": end, **m.as_dict()})
                 for line in decide.format_measurement(weight, len(step["measurements"]), m):
                     self.say(line)
@@ -96,11 +116,11 @@ class Rollout:
                     what = "failed" if verdict == decide.ABORT else "inconclusive"
                     count = tally.failed if verdict == decide.ABORT else tally.inconclusive
                     reason = f"{count} {what} measurements > limit {limit} at {weight}%; last: {m.reason}"
-                    return self._finish(verdict, reason)
+                    return verdict, reason
                 if m.phase == decide.SUCCESSFUL:
                     break
         self._set(p.steps[-1])
-        return self._finish(decide.PROMOTE, f"every check passed at {', '.join(f'{w}%' for w in p.steps[:-1])}")
+        return decide.PROMOTE, f"every check passed at {', '.join(f'{w}%' for w in p.steps[:-1])}"
 
     def _set(self, weight: int) -> None:
         t = time.monotonic()

@@ -201,3 +201,54 @@ def test_rollout_pauses_when_there_is_no_traffic():
     assert report["verdict"] == decide.PAUSE and done == {}
     assert gw.history[-1] == {"production": 90, "canary": 10}
     assert len(report["steps"]) == 1 and not math.isnan(report["steps"][0]["measurements"][0]["canary"]["requests"])
+
+
+def test_an_unreachable_prometheus_is_inconclusive_then_a_pause_never_a_pass():
+    from gourmetgram.canary.signals import PrometheusError
+
+    class Down:
+        def query(self, expr, at=None):
+            raise PrometheusError("Prometheus at http://127.0.0.1:9 unreachable")
+
+    reg, gw = FakeRegistry(), FakeGateway()
+    r = rollout.Rollout(
+        plan=plan.from_values(local=True),
+        prometheus=Down(),
+        gateway=gw,
+        registry=reg,
+        version=3,
+        production_version=2,
+        promote=lambda: pytest.fail("promoted without measurements"),
+        restore_canary=lambda v: pytest.fail("restored"),
+        say=lambda line: None,
+        sleep=lambda s: None,
+    )
+    report = r.run()
+    assert report["verdict"] == decide.PAUSE and "unreachable" in report["reason"]
+    assert gw.history[-1] == {"production": 90, "canary": 10}
+
+
+def test_an_interrupted_analysis_puts_the_split_back_and_reraises():
+    class Boom(FakeGateway):
+        def set_weights(self, w):
+            super().set_weights(w)
+            if w["canary"] == 25:
+                raise RuntimeError("Traefik did not load the new routes")
+
+    reg, gw = FakeRegistry(), Boom()
+    r = rollout.Rollout(
+        plan=plan.from_values(local=True),
+        prometheus=FakeProm([healthy()] * 3),
+        gateway=gw,
+        registry=reg,
+        version=3,
+        production_version=2,
+        promote=lambda: pytest.fail("promoted"),
+        restore_canary=lambda v: pytest.fail("restored"),
+        say=lambda line: None,
+        sleep=lambda s: None,
+    )
+    with pytest.raises(RuntimeError, match="Traefik"):
+        r.run()
+    assert gw.history[-1] == {"production": 90, "canary": 10}
+    assert record.VERDICT_TAG not in reg.tags_of[3]
