@@ -1,15 +1,17 @@
 """Canary analysis CLI, run by the analyze-canary workflow in the training image (cluster).
 
     python -m gourmetgram.canary analyze --version N [--prometheus URL] [--argocd-server URL]
-        [--password-file F] [--out DIR]
-    python -m gourmetgram.canary set-weights (--canary W | --default) [--argocd-server URL] [--password-file F]
+        [--token-file F] [--out DIR]
+    python -m gourmetgram.canary set-weights (--canary W | --default) [--argocd-server URL] [--token-file F]
 
 `analyze` runs the same Rollout as `invoke local.canary`, moving the HTTPRoute weights through
 the Argo CD application gourmetgram-platform; promotion and the canary's restore are the
 workflow's next steps, so it writes OUT/verdict (promote, abort, pause) and OUT/restore-version
 (abort: the canary's last known-good version) for them. Exit 0 for every verdict (the
 workflow branches on it), 1 when the analysis could not run, 2 on bad usage.
-MLflow from MLFLOW_TRACKING_URI.
+Argo CD with the workflows' deployer account's API token (Secret argocd-deployer-token, mounted
+at --token-file), never the admin password. MLflow from MLFLOW_TRACKING_URI (and
+MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from gourmetgram import names, values
 
 DEFAULT_PROMETHEUS = f"http://prometheus.{names.namespace(names.PLATFORM)}.svc.cluster.local:{values.prometheus_port()}"
 DEFAULT_ARGOCD = "https://argocd-server.argocd.svc.cluster.local"
-DEFAULT_PASSWORD_FILE = "/etc/argocd-admin/password"
+DEFAULT_TOKEN_FILE = "/etc/argocd-deployer/token"
 
 
 def _version(text: str) -> int:
@@ -45,15 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--default", action="store_true", help="the split of k8s/platform/values.yaml")
     for p in (a, w):
         p.add_argument("--argocd-server", default=DEFAULT_ARGOCD)
-        p.add_argument("--password-file", default=DEFAULT_PASSWORD_FILE)
+        p.add_argument("--token-file", default=DEFAULT_TOKEN_FILE, help="the Argo CD deployer account's API token")
     return parser
 
 
 def _gateway(args):
     from gourmetgram.canary.gateways import ArgoCDGateway
 
-    password = Path(args.password_file).read_text().strip()
-    return ArgoCDGateway(args.argocd_server, password)
+    return ArgoCDGateway(args.argocd_server, Path(args.token_file).read_text())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,16 +59,33 @@ def with_weights(spec: dict, weights: dict[str, int]) -> dict:
 
 
 class ArgoCDGateway:
-    """The platform application's route weights through Argo CD's API (in-cluster server)."""
+    """The platform application's route weights through Argo CD's API (in-cluster server).
 
-    def __init__(self, server: str, password: str, username: str = "admin", timeout: float = 300.0):
+    Authenticates with a bearer token: the workflows' deployer account's API token (the cluster's
+    convention, never the admin password). `login` gets a session token from a username and
+    password instead, for a person at a port-forward.
+    """
+
+    def __init__(self, server: str, token: str, timeout: float = 300.0):
+        if not token or not token.strip():
+            raise ValueError("the Argo CD API token is empty (Secret argocd-deployer-token, key token)")
         self.server = server.rstrip("/")
         self.app = names.app_name(names.PLATFORM)
         self.timeout = timeout
         self.session = requests.Session()
         self.session.verify = False  # the in-cluster server's self-signed certificate, as `argocd --insecure`
-        token = self._call("post", "/api/v1/session", json={"username": username, "password": password})["token"]
-        self.session.headers["Authorization"] = f"Bearer {token}"
+        self.session.headers["Authorization"] = f"Bearer {token.strip()}"
+
+    @classmethod
+    def login(cls, server: str, password: str, username: str = "admin", timeout: float = 300.0) -> ArgoCDGateway:
+        """A gateway with a session token from Argo CD's /api/v1/session (username and password)."""
+        session = requests.Session()
+        session.verify = False
+        url = f"{server.rstrip('/')}/api/v1/session"
+        resp = session.post(url, json={"username": username, "password": password}, timeout=30)
+        if resp.status_code >= 400:
+            raise RuntimeError(f"Argo CD POST /api/v1/session: HTTP {resp.status_code} {resp.text[:300]}")
+        return cls(server, resp.json()["token"], timeout=timeout)
 
     def _call(self, method: str, path: str, **kwargs) -> dict:
         resp = getattr(self.session, method)(f"{self.server}{path}", timeout=30, **kwargs)

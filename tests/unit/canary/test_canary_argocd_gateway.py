@@ -1,5 +1,5 @@
 """The cluster's weight mover against a stand-in Argo CD API server on 127.0.0.1 (real HTTP):
-login, read the platform app, replace only the route weights, sync, wait until synced."""
+the deployer token (or a login), read the platform app, replace only the route weights, sync, wait until synced."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from gourmetgram import names
+from gourmetgram.canary.__main__ import DEFAULT_TOKEN_FILE, main
 from gourmetgram.canary.gateways import ArgoCDGateway, step_weights
 
 APP = names.app_name(names.PLATFORM)
@@ -85,7 +86,7 @@ def argocd():
 
 def test_set_weights_changes_only_the_route_weights_then_syncs_and_waits(argocd, monkeypatch):
     monkeypatch.setattr("gourmetgram.canary.gateways.time.sleep", lambda s: None)
-    gw = ArgoCDGateway(argocd.url, "s3cret")
+    gw = ArgoCDGateway(argocd.url, "tok\n")  # as read from the mounted Secret (trailing newline)
     gw.set_weights(step_weights(25))
     params = {p["name"]: p["value"] for p in argocd.spec["source"]["helm"]["parameters"]}
     assert params == {
@@ -95,15 +96,37 @@ def test_set_weights_changes_only_the_route_weights_then_syncs_and_waits(argocd,
     }
     assert f"POST /api/v1/applications/{APP}/sync" in argocd.calls
     assert gw.weights() == {names.PRODUCTION: 75, names.CANARY: 25}
+    # The deployer's token is used as it is: no session login (the workflows have no password).
+    assert "POST /api/v1/session" not in argocd.calls
 
 
-def test_a_wrong_password_and_a_failed_sync_are_clear_errors(monkeypatch):
+def test_the_cli_reads_the_deployer_token_from_its_file(argocd, monkeypatch, tmp_path):
+    monkeypatch.setattr("gourmetgram.canary.gateways.time.sleep", lambda s: None)
+    assert DEFAULT_TOKEN_FILE == "/etc/argocd-deployer/token"  # where analyze-canary mounts the Secret
+    token = tmp_path / "token"
+    token.write_text("tok\n")
+    assert main(["set-weights", "--canary", "10", "--argocd-server", argocd.url, "--token-file", str(token)]) == 0
+    params = {p["name"]: p["value"] for p in argocd.spec["source"]["helm"]["parameters"]}
+    assert params["route.backends[1].weight"] == "10"
+    token.write_text("someone-else\n")
+    assert main(["set-weights", "--default", "--argocd-server", argocd.url, "--token-file", str(token)]) == 1
+    assert main(["set-weights", "--default", "--token-file", str(tmp_path / "missing")]) == 1
+    assert params["route.backends[1].weight"] == "10"
+
+
+def test_a_bad_token_a_wrong_password_and_a_failed_sync_are_clear_errors(monkeypatch):
     monkeypatch.setattr("gourmetgram.canary.gateways.time.sleep", lambda s: None)
     fake = FakeArgoCD(fail_sync=True)
     try:
+        with pytest.raises(ValueError, match="token is empty"):
+            ArgoCDGateway(fake.url, " \n")
+        with pytest.raises(RuntimeError, match="HTTP 403"):
+            ArgoCDGateway(fake.url, "not-the-token").weights()
         with pytest.raises(RuntimeError, match="HTTP 401"):
-            ArgoCDGateway(fake.url, "wrong")
+            ArgoCDGateway.login(fake.url, "wrong")
         with pytest.raises(RuntimeError, match="sync of gourmetgram-platform Failed"):
-            ArgoCDGateway(fake.url, "s3cret").set_weights(step_weights(0))
+            ArgoCDGateway(fake.url, "tok").set_weights(step_weights(0))
+        # A person's login (username + password) yields the same session token.
+        assert ArgoCDGateway.login(fake.url, "s3cret").weights()
     finally:
         fake.close()
