@@ -40,9 +40,16 @@ class LocalGateway:
 
 
 def weight_parameters(weights: dict[str, int]) -> dict[str, str]:
-    """Helm parameters that give the HTTPRoute these weights (indexes of route.backends)."""
+    """Helm parameters that give the HTTPRoute these weights: every field of every route.backends entry.
+
+    Argo CD renders a chart with its parameters as `--set` flags, and Helm replaces a list
+    from --set as a whole (it never merges list items with the chart's values.yaml): setting
+    only route.backends[i].weight would leave entries without environment and port, which the
+    chart's schema refuses. So each entry is written whole, from the chart's own values."""
     out = {}
     for i, backend in enumerate(values.route_backends()):
+        out[f"route.backends[{i}].environment"] = backend.environment
+        out[f"route.backends[{i}].port"] = str(backend.port)
         out[f"route.backends[{i}].weight"] = str(int(weights[backend.environment]))
     return out
 
@@ -106,14 +113,44 @@ class ArgoCDGateway:
     def set_weights(self, weights: dict[str, int]) -> None:
         app = self._call("get", f"/api/v1/applications/{self.app}")
         self._call("put", f"/api/v1/applications/{self.app}/spec", json=with_weights(app["spec"], weights))
-        self._call("post", f"/api/v1/applications/{self.app}/sync", json={"prune": False})
+        try:
+            # Only the HTTPRoute: a selective sync runs no hooks (the platform's PostSync bucket Job)
+            # and touches nothing else, so a weight change (and an abort's weight 0) is quick.
+            self._call("post", f"/api/v1/applications/{self.app}/sync", json=ROUTE_SYNC)
+        except RuntimeError as exc:
+            # Automated sync may have started on the changed spec first: that operation applies it.
+            if "another operation is already in progress" not in str(exc):
+                raise
+        wanted = weight_parameters(weights)
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             status = self._call("get", f"/api/v1/applications/{self.app}").get("status", {})
-            phase = (status.get("operationState") or {}).get("phase")
-            if status.get("sync", {}).get("status") == "Synced" and phase == "Succeeded":
-                return
+            operation = status.get("operationState") or {}
+            phase = operation.get("phase")
             if phase in ("Failed", "Error"):
-                raise RuntimeError(f"Argo CD sync of {self.app} {phase}: {status['operationState'].get('message')}")
+                raise RuntimeError(f"Argo CD sync of {self.app} {phase}: {operation.get('message')}")
+            if phase == "Succeeded" and _applied(operation, wanted):
+                return
             time.sleep(2)
         raise RuntimeError(f"Argo CD did not sync {self.app} to weights {weights} within {self.timeout:.0f}s")
+
+
+# The selective sync of the canary split (the platform chart's HTTPRoute, k8s/platform/templates/gateway.yaml).
+ROUTE_SYNC = {
+    "prune": False,
+    "resources": [
+        {
+            "group": "gateway.networking.k8s.io",
+            "kind": "HTTPRoute",
+            "name": "gourmetgram-route",
+            "namespace": names.namespace(names.PLATFORM),
+        }
+    ],
+}
+
+
+def _applied(operation: dict, wanted: dict[str, str]) -> bool:
+    """The finished operation synced a source with these Helm parameters (not an earlier sync's result)."""
+    source = (operation.get("syncResult") or {}).get("source") or {}
+    params = {p.get("name"): p.get("value") for p in (source.get("helm") or {}).get("parameters") or []}
+    return all(params.get(k) == v for k, v in wanted.items())

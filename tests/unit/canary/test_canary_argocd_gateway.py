@@ -17,11 +17,14 @@ APP = names.app_name(names.PLATFORM)
 
 
 class FakeArgoCD:
-    def __init__(self, fail_sync: bool = False):
+    def __init__(self, fail_sync: bool = False, busy: bool = False):
         self.spec = {"source": {"helm": {"parameters": [{"name": "gateway.externalIP", "value": "10.0.0.9"}]}}}
         self.calls: list[str] = []
+        self.sync_bodies: list[dict] = []
         self.polls_until_synced = 2
         self.fail_sync = fail_sync
+        # busy: automated sync already runs an operation, so the API refuses another one (HTTP 400).
+        self.busy = busy
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +53,9 @@ class FakeArgoCD:
                 if self.headers.get("Authorization") != "Bearer tok":
                     return self._send(403, {})
                 if self.path == f"/api/v1/applications/{APP}/sync":
+                    fake.sync_bodies.append(self._body())
+                    if fake.busy:
+                        return self._send(400, {"error": "another operation is already in progress", "code": 9})
                     return self._send(200, {})
                 return self._send(404, {})
 
@@ -66,7 +72,12 @@ class FakeArgoCD:
                     return self._send(403, {})
                 syncing = sum(c.startswith("GET") for c in fake.calls) <= fake.polls_until_synced
                 phase = "Failed" if fake.fail_sync else ("Running" if syncing else "Succeeded")
-                status = {"sync": {"status": "OutOfSync" if syncing else "Synced"}, "operationState": {"phase": phase}}
+                # The operation reports the source it synced: the spec's parameters once it has finished.
+                synced = {
+                    "source": {"helm": {"parameters": [] if syncing else fake.spec["source"]["helm"]["parameters"]}}
+                }
+                operation = {"phase": phase, "syncResult": synced}
+                status = {"sync": {"status": "OutOfSync" if syncing else "Synced"}, "operationState": operation}
                 return self._send(200, {"spec": fake.spec, "status": status})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -91,10 +102,18 @@ def test_set_weights_changes_only_the_route_weights_then_syncs_and_waits(argocd,
     params = {p["name"]: p["value"] for p in argocd.spec["source"]["helm"]["parameters"]}
     assert params == {
         "gateway.externalIP": "10.0.0.9",
+        "route.backends[0].environment": "production",
+        "route.backends[0].port": "8080",
         "route.backends[0].weight": "75",
+        "route.backends[1].environment": "canary",
+        "route.backends[1].port": "8081",
         "route.backends[1].weight": "25",
     }
     assert f"POST /api/v1/applications/{APP}/sync" in argocd.calls
+    # Only the HTTPRoute is synced (no hooks, nothing else of the platform).
+    (body,) = argocd.sync_bodies
+    assert body["resources"] == [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
+                                  "name": "gourmetgram-route", "namespace": "gourmetgram-platform"}]  # fmt: skip
     assert gw.weights() == {names.PRODUCTION: 75, names.CANARY: 25}
     # The deployer's token is used as it is: no session login (the workflows have no password).
     assert "POST /api/v1/session" not in argocd.calls
@@ -128,5 +147,16 @@ def test_a_bad_token_a_wrong_password_and_a_failed_sync_are_clear_errors(monkeyp
             ArgoCDGateway(fake.url, "tok").set_weights(step_weights(0))
         # A person's login (username + password) yields the same session token.
         assert ArgoCDGateway.login(fake.url, "s3cret").weights()
+    finally:
+        fake.close()
+
+
+def test_an_automated_sync_already_running_is_waited_for_not_an_error(monkeypatch):
+    monkeypatch.setattr("gourmetgram.canary.gateways.time.sleep", lambda s: None)
+    fake = FakeArgoCD(busy=True)
+    try:
+        ArgoCDGateway(fake.url, "tok").set_weights(step_weights(50))
+        assert ArgoCDGateway(fake.url, "tok").weights() == {names.PRODUCTION: 50, names.CANARY: 50}
+        assert len(fake.sync_bodies) == 1
     finally:
         fake.close()

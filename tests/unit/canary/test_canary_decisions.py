@@ -97,7 +97,11 @@ def test_argo_cd_weight_parameters_replace_only_the_route_weights():
     params = {p["name"]: p["value"] for p in out["source"]["helm"]["parameters"]}
     assert params == {
         "gateway.externalIP": "10.0.0.1",
+        "route.backends[0].environment": "production",
+        "route.backends[0].port": "8080",
         "route.backends[0].weight": "75",
+        "route.backends[1].environment": "canary",
+        "route.backends[1].port": "8081",
         "route.backends[1].weight": "25",
     }
     assert spec["source"]["helm"]["parameters"] == [{"name": "gateway.externalIP", "value": "10.0.0.1"}]
