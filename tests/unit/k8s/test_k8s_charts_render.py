@@ -274,3 +274,26 @@ def test_canary_weight_parameters_render_the_route_as_argo_cd_passes_them(render
     weights_only = {k: v for k, v in params.items() if k.endswith(".weight")}
     with pytest.raises(helm.HelmError):
         render(names.PLATFORM, {**external_ip_values(names.PLATFORM), **_as_helm_set(weights_only)})
+
+
+def test_prometheus_discovers_targets_with_namespace_roles_only(rendered):
+    """No cluster-wide read for Prometheus: a Role in each environment's namespace and in the
+    platform's, each bound to the platform's prometheus ServiceAccount."""
+    platform = rendered[names.PLATFORM]
+    cluster_wide = [d["metadata"]["name"] for d in platform if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    assert not [n for n in cluster_wide if "prometheus" in n], cluster_wide
+    (sa,) = [d for d in platform if d["kind"] == "ServiceAccount" and d["metadata"]["name"] == "prometheus"]
+    subject = {"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": sa["metadata"]["namespace"]}
+    for chart in (names.PLATFORM, *names.ENVIRONMENTS):
+        (binding,) = [
+            d
+            for d in rendered[chart]
+            if d["kind"] == "RoleBinding" and d["metadata"]["name"] == "gourmetgram-prometheus"
+        ]
+        assert binding["subjects"] == [subject], chart
+        assert binding["metadata"]["namespace"] == names.namespace(chart)
+        (role,) = [
+            d for d in rendered[chart] if d["kind"] == "Role" and d["metadata"]["name"] == "gourmetgram-prometheus"
+        ]
+        assert role["rules"] == [{"apiGroups": [""], "resources": ["endpoints", "services", "pods"],
+                                  "verbs": ["get", "list", "watch"]}], chart  # fmt: skip
