@@ -9,6 +9,7 @@ Environment:
     GG_MAX_UPLOAD_BYTES   largest accepted upload (default: 10 MiB)
     GG_ORT_THREADS        onnxruntime threads per worker (default: 1)
     GG_ENVIRONMENT        staging / canary / production, shown on the page and in /metrics (optional)
+    GG_TEST_FAULT         TESTS ONLY, off by default: plant a bad candidate (see app/faults.py)
 
 A model that cannot be loaded does not stop the process: it logs one clear
 ERROR line and /readyz answers 503 with the reason for as long as it runs, so a
@@ -28,7 +29,7 @@ from flask import Flask, Request, Response, g, jsonify, render_template, request
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
-from app import body, inference, metrics, multipart, profiling
+from app import body, faults, inference, metrics, multipart, profiling
 from gourmetgram import names, preprocess
 
 log = logging.getLogger("gourmetgram.app")
@@ -84,7 +85,7 @@ class ServingState:
         self.environment = os.environ.get("GG_ENVIRONMENT", "") or "none"
         self._load_version()
         self._load_model()
-        metrics.set_model_state(self.environment, self.version, self.ready)
+        metrics.set_model_state(self.environment, self.version, self.ready, names.CLASSES)
 
     @property
     def ready(self) -> bool:
@@ -151,6 +152,7 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
         Path(version_file or os.environ.get("GG_VERSION_FILE", "versions.txt")),
     )
     app.extensions["gourmetgram"] = state
+    faults.install(app, state)  # test-only, off unless GG_TEST_FAULT is set (app/faults.py)
     app.wsgi_app = body.FastBodyMiddleware(app.wsgi_app)
     if profiling.ENABLED:  # GG_PROFILE_DIR: per-request CPU breakdown for the bench
         app.wsgi_app = profiling.ProfileMiddleware(app.wsgi_app)
@@ -164,9 +166,8 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
     def _count(resp: Response) -> Response:
         profiling.lap("response")
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        metrics.REQUESTS.labels(endpoint=endpoint, method=request.method, status=str(resp.status_code)).inc()
-        if "gg_start" in g:
-            metrics.LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - g.gg_start)
+        seconds = time.perf_counter() - g.gg_start if "gg_start" in g else None
+        metrics.observe_request(endpoint, request.method, resp.status_code, seconds)
         profiling.lap("metrics")
         return resp
 
@@ -227,7 +228,7 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
             return _error(413, str(exc), "too_many_pixels")
         except preprocess.ImageError as exc:
             return _error(400, f"cannot classify this file: {exc}", "not_an_image")
-        metrics.PREDICTIONS.labels(class_name=pred.class_name).inc()
+        metrics.observe_prediction(pred.class_name, pred.confidence)
         profiling.lap("metrics")
         if _wants_json():
             return jsonify(**pred.as_dict(), model_version=state.version)
@@ -238,7 +239,7 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
         if state.classifier is None:
             return Response("model not loaded\n", status=503, mimetype="text/plain")
         pred = state.classifier.predict_image(preprocess.load_image(TEST_IMAGE))
-        metrics.PREDICTIONS.labels(class_name=pred.class_name).inc()
+        metrics.observe_prediction(pred.class_name, pred.confidence)
         return Response(pred.class_name, mimetype="text/plain")
 
     @app.get("/version")

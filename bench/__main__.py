@@ -3,6 +3,7 @@
 python -m bench                      everything (about 10-15 minutes on 2 cores)
 python -m bench --parts serving      only some parts; the others keep their last results
 python -m bench --duration 4         shorter load runs (each run is also capped in requests)
+python -m bench --parts canary-analysis  p95 with and without Prometheus scraping; canary deployed -> promoted
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from bench import report
 
-PARTS = ("serving", "tuning", "gateway", "lifecycle", "training")
+PARTS = ("serving", "tuning", "gateway", "lifecycle", "training", "canary-analysis")
 
 
 def say(msg: str) -> None:
@@ -113,6 +114,10 @@ def run_part(part: str, work: Path, args, parts: list[str]) -> dict:
         from bench.training import run_training
 
         return {part: run_training(say)}
+    if part == "canary-analysis":
+        from bench.canary_bench import run_canary
+
+        return {part: run_canary(work, args.duration, args.max_requests, say)}
     if part in ("lifecycle", "gateway"):
         from bench.platform_bench import run_platform
 

@@ -76,7 +76,10 @@ def run_platform(work: Path, parts: list[str], duration_s: float, max_requests: 
         train = run_invoke(["local.train"], state, work / "invoke-local-train.log", say)
         train["grouped"] = group_steps(train["steps"])
         platform = LocalPlatform(state)
-        for run, version in ((demo, 1), (train, 2)):
+        # The demo registers versions 1 and 2 (the second promoted by the canary analysis);
+        # local.train the newest one.
+        latest = max(platform.registry().versions())
+        for run, version in ((demo, 1), (train, latest)):
             try:
                 run["flow_phases"] = phases = flow_phases(platform.mlflow_url, version)
                 rest = run["steps"].get("train", 0.0) - sum(phases.values())

@@ -234,6 +234,12 @@ def soak_md(soak: dict) -> list[str]:
     return ["## Soak", "", "```", json.dumps(soak, indent=2), "```"]
 
 
+def _canary_md(part: dict) -> list[str]:
+    from bench.canary_bench import canary_md
+
+    return canary_md(part)
+
+
 def write_markdown(results: dict) -> str:
     lines = ["# GourmetGram benchmark results", ""]
     m = results.get("machine", {})
@@ -250,6 +256,7 @@ def write_markdown(results: dict) -> str:
         ("gateway", gateway_md),
         ("lifecycle", lifecycle_md),
         ("training", training_md),
+        ("canary-analysis", _canary_md),
     )
     for key, render in sections:
         part = results.get(key)

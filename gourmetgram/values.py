@@ -78,3 +78,12 @@ def route_backends() -> tuple[Backend, ...]:
 def route_weights() -> dict[str, int]:
     """{'production': 90, 'canary': 10}"""
     return {b.environment: b.weight for b in route_backends()}
+
+
+def prometheus_port() -> int:
+    return int(chart_values(names.PLATFORM)["prometheus"]["port"])
+
+
+def canary_values() -> dict:
+    """The canary analysis block of the platform values (plan, checks, local timing)."""
+    return dict(chart_values(names.PLATFORM)["canary"])

@@ -112,6 +112,34 @@ class Registry:
             )
         self.set_alias(names.ALIAS_STAGING_APPROVED, n)
 
+    def set_tags(self, model_version: int | str, tags: dict[str, str]) -> None:
+        n = _number(model_version)
+        for key, value in tags.items():
+            self._call(
+                f"tagging version {n} {key}",
+                self._client.set_model_version_tag,
+                self.model_name,
+                str(n),
+                key,
+                str(value),
+            )
+
+    def log_json(self, model_version: int | str, artifact_file: str, data: dict) -> str:
+        """Store data as a JSON artifact of the run that produced the version; its artifact URI."""
+        import json
+
+        mv = self.version(model_version)
+        if not mv.run_id:
+            raise RegistryError(f"version {mv.version} has no run to store {artifact_file} in")
+        self._call(
+            f"storing {artifact_file} on version {mv.version}'s run {mv.run_id}",
+            self._client.log_text,
+            mv.run_id,
+            json.dumps(data, indent=2, default=str) + "\n",
+            artifact_file,
+        )
+        return f"runs:/{mv.run_id}/{artifact_file}"
+
     # -- artifacts ------------------------------------------------------------------------
     def fetch_model(self, model_version: int | str, out_dir: str | Path) -> Path:
         """Download the version's artifact to out_dir/model and write out_dir/versions.txt = 1.0.N."""

@@ -45,6 +45,7 @@ class Lifecycle:
     staging_timeout: float = DEFAULT_TIMEOUT
     timings: list[tuple[str, float]] = field(default_factory=list)
     version: int | None = None  # the version this run works on (set by release/promote or the caller)
+    canary_report: dict | None = None  # the canary analysis' report, when one ran
 
     @contextmanager
     def step(self, name: str, what: str) -> Iterator[None]:

@@ -25,7 +25,7 @@ from gourmetgram import names
 from gourmetgram.lifecycle.registry import Registry
 from gourmetgram.lifecycle.rules import Deployment
 from gourmetgram.lifecycle.target import DeployError
-from gourmetgram.local import services
+from gourmetgram.local import prometheus, services
 from gourmetgram.local.bundles import BundleError, BundleRegistry, verify
 from gourmetgram.local.state import (
     ARTIFACT_STORES,
@@ -62,6 +62,9 @@ class LocalPlatform:
         self.supervisor = Supervisor(self.state)
         self.bundles = BundleRegistry(self.state.registry)
         self.say = say
+        # Tests only: extra environment for the app process of one model version
+        # ({N: {"GG_TEST_FAULT": ...}}) to plant a bad candidate; no task or file sets it.
+        self.app_env_overrides: dict[int, dict[str, str]] = {}
 
     # -- settings -----------------------------------------------------------------------------
     @property
@@ -88,6 +91,8 @@ class LocalPlatform:
             if artifacts not in ARTIFACT_STORES:
                 raise PlatformError(f"artifacts must be one of {', '.join(ARTIFACT_STORES)}, got {artifacts!r}")
             ports = ports or Ports.defaults()
+            if not ports.prometheus:
+                ports.prometheus = free_port(host)
             ports.check()
             saved = Settings(
                 host=host,
@@ -100,6 +105,12 @@ class LocalPlatform:
             self.state.root.mkdir(parents=True, exist_ok=True)
             self.state.save_settings(saved)
             return saved
+        if not saved.ports.prometheus:
+            # A state dir from before Prometheus was part of the platform: give it a port once.
+            saved.ports.prometheus = free_port(saved.host)
+            self.state.save_settings(saved)
+        if ports is not None and not ports.prometheus:
+            ports = Ports(**{**asdict(ports), "prometheus": saved.ports.prometheus})
         asked = {"ports": ports, "host": host, "backend": backend, "artifacts": artifacts}
         for key, value in asked.items():
             if value is not None and key != "host" and value != getattr(saved, key):
@@ -131,6 +142,18 @@ class LocalPlatform:
         return f"http://{s.host}:{s.ports.gateway}"
 
     @property
+    def prometheus_url(self) -> str:
+        return prometheus.url(self.settings)
+
+    def gateway_weights(self) -> dict[str, int]:
+        return self.traefik.weights()
+
+    def set_gateway_weights(self, weights: dict[str, int]) -> None:
+        """Move the gateway split (canary analysis steps); returns once Traefik serves it."""
+        backends = {env: cur.port for env, cur in self.state.deployments().current.items()}
+        self.traefik.set_weights(weights, backends)
+
+    @property
     def traefik_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.ports.traefik_api}/dashboard/"
 
@@ -140,6 +163,9 @@ class LocalPlatform:
         s = self.settings
         if self.supervisor.running():
             self.say(f"platform already up (state: {self.state.root})")
+            if self.supervisor.info(prometheus.PROGRAM) is None:  # platform started before Prometheus came
+                self.supervisor.add(prometheus.program(self.state, s))
+                prometheus.wait_ready(self.state, s)
             self.traefik.wait_ready()
             services.wait_mlflow(self.state, s)
             return
@@ -165,7 +191,11 @@ class LocalPlatform:
             self.say(f"  s3 (rclone) ready on {s.host}:{s.s3_port}, bucket {services.values.artifact_bucket()}")
         self.say(f"  starting mlflow ({s.backend} backend, {s.artifacts} artifacts)")
         self.supervisor.add(services.mlflow_program(self.state, s))
+        self.say(f"  starting prometheus (scrapes every {prometheus.scrape_interval()})")
+        self.supervisor.add(prometheus.program(self.state, s))
         self.traefik.wait_ready()
+        prometheus.wait_ready(self.state, s)
+        self.say(f"  prometheus ready at {self.prometheus_url}")
         services.wait_mlflow(self.state, s)
         self.say(f"  mlflow ready at {self.mlflow_url}")
         deployments = self.state.deployments()
@@ -228,6 +258,7 @@ class LocalPlatform:
                 "PYTHONDONTWRITEBYTECODE": "1",  # the bundle is read-only
             }
         )
+        env_vars.update(self.app_env_overrides.get(int(model_version), {}))
         return Program(
             name=f"{APP_PREFIX}{env}-{model_version}-{port}",
             command=[
@@ -340,7 +371,7 @@ class LocalPlatform:
                 row.update(_probe(self.url(env)))
             envs[env] = row
         gateway = {"url": self.gateway_url, **(_probe(self.gateway_url) if up else {"health": "down"})}
-        gateway["weights"] = {b: w for b, w in _weights().items()}
+        gateway["weights"] = self.gateway_weights()
         registry: dict = {"url": self.mlflow_url, "versions": {}, "aliases": {}, "error": ""}
         if up and procs.get(services.MLFLOW, {}).get("statename") == "RUNNING":
             try:
@@ -348,6 +379,7 @@ class LocalPlatform:
                 registry["aliases"] = reg.aliases()
                 for v in reg.versions():
                     registry["versions"][v] = reg.is_approved(v)
+                    registry.setdefault("canary_verdicts", {})[v] = _canary_verdict(reg.tags(v))
             except Exception as exc:  # status must print whatever it can
                 registry["error"] = str(exc)[:300]
         return {
@@ -360,15 +392,18 @@ class LocalPlatform:
             "mlflow": procs.get(services.MLFLOW, {}).get("statename", "STOPPED"),
             "traefik": procs.get(TRAEFIK, {}).get("statename", "STOPPED"),
             "traefik_url": self.traefik_url,
+            "prometheus": procs.get(prometheus.PROGRAM, {}).get("statename", "STOPPED"),
+            "prometheus_url": self.prometheus_url,
             "bundles": self.bundles.tags(),
             "processes": {n: f"{p['statename']} pid {p['pid']}" for n, p in procs.items()},
         }
 
 
-def _weights() -> dict[str, int]:
-    from gourmetgram import values
+def _canary_verdict(tags: dict[str, str]) -> str:
+    """The canary analysis' last verdict on a version and why, from its registry tags."""
+    from gourmetgram.canary import record
 
-    return values.route_weights()
+    return record.summary(tags)
 
 
 def _probe(url: str) -> dict:

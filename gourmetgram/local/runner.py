@@ -114,9 +114,15 @@ def run_training(platform: LocalPlatform, bad: bool = False, emulate: bool = Fal
 
 
 def train(
-    platform: LocalPlatform, bad: bool = False, emulate: bool = False, staging_timeout: float = 60.0
+    platform: LocalPlatform,
+    bad: bool = False,
+    emulate: bool = False,
+    staging_timeout: float = 60.0,
+    auto_promote: bool = False,
+    load: bool = True,
 ) -> Lifecycle:
-    """train -> gate -> register -> development -> staging -> test -> approved -> canary.
+    """train -> gate -> register -> development -> staging -> test -> approved -> canary
+    (-> canary analysis -> production, with auto_promote).
 
     Returns the Lifecycle (its timings per step); raises StepFailed naming the failed step.
     """
@@ -128,7 +134,75 @@ def train(
             lc.version = run_training(platform, bad=bad, emulate=emulate)
             platform.say(f"    registered {names.MODEL_NAME} version {lc.version}")
         lc.release(lc.version)
+        # A new canary gets the values' split (an earlier abort may have left it at 0).
+        platform.set_gateway_weights(values.route_weights())
+        if auto_promote:
+            with lc.step("canary analysis", f"version {lc.version}: weights, Prometheus checks, verdict"):
+                lc.canary_report = _analyse(platform, lc.version, load=load)
         return lc
+
+
+def canary(platform: LocalPlatform, model_version: int, load: bool = True, plan=None) -> dict:
+    """`invoke local.canary --version N`: the canary analysis of what canary serves; its report."""
+    with PlatformLock(platform.state, f"local.canary --version {model_version}"):
+        _require_up(platform)
+        return _analyse(platform, model_version, load=load, plan=plan)
+
+
+def _analyse(platform: LocalPlatform, model_version: int, load: bool = True, plan=None) -> dict:
+    from gourmetgram.canary import plan as canary_plan
+    from gourmetgram.canary.gateways import LocalGateway
+    from gourmetgram.canary.load import LoadGenerator, images
+    from gourmetgram.canary.rollout import Rollout
+    from gourmetgram.canary.signals import Prometheus
+
+    n = int(model_version)
+    served = platform.deployed_version(names.CANARY)
+    if served != n:
+        raise PlatformError(f"canary serves {served and names.version_string(served)}, not {names.version_string(n)}")
+    production = platform.deployed_version(names.PRODUCTION)
+    if production is None:
+        raise PlatformError("production serves nothing: promote a version by hand first (local.promote)")
+    registry = platform.registry()
+    lc = Lifecycle(platform, registry, say=platform.say)
+
+    def restore(version: int | None) -> None:
+        if version is None or version == platform.deployed_version(names.CANARY):
+            return
+        if not platform.bundles.path(names.CANARY, version).is_dir():
+            platform.copy_tag(names.PRODUCTION, names.CANARY, version)
+        with lc.step("restore canary", f"{names.image_tag(names.CANARY, version)} (last known-good) back"):
+            platform.deploy(names.CANARY, version)
+        with lc.step("alias canary", f"{names.ALIAS_CANARY} -> version {version}"):
+            registry.set_alias(names.ALIAS_CANARY, version)
+
+    rollout = Rollout(
+        plan=plan or canary_plan.from_values(local=True),
+        prometheus=Prometheus(platform.prometheus_url),
+        gateway=LocalGateway(platform),
+        registry=registry,
+        version=n,
+        production_version=production,
+        promote=lambda: lc.promote(names.CANARY, names.PRODUCTION, n),
+        restore_canary=restore,
+        say=platform.say,
+    )
+    generator = None
+    if load:
+        generator = LoadGenerator(platform.gateway_url, images(platform.state.path("data", "Food-11"))).start()
+        platform.say(f"    load generator: {generator.clients} clients POST /predict to {platform.gateway_url}")
+    try:
+        report = rollout.run()
+    finally:
+        if generator is not None:
+            summary = generator.stop()
+            platform.say(
+                f"    load generator: {summary['requests']} requests in {summary['seconds']}s "
+                f"({summary['per_second']}/s), non-2xx {summary['non_2xx']}: {summary['codes']}"
+            )
+    if generator is not None:
+        report["load"] = summary
+    return report
 
 
 def promote(platform: LocalPlatform, source: str, target: str, model_version: int) -> Lifecycle:

@@ -103,6 +103,8 @@ class Ports:
     gateway: int
     mlflow: int
     traefik_api: int
+    # 0 = not chosen yet: configure() picks a free one (state dirs made before Prometheus came).
+    prometheus: int = 0
 
     @classmethod
     def defaults(cls, offset: int = 0) -> Ports:
@@ -113,6 +115,7 @@ class Ports:
             gateway=values.gateway_port() + offset,
             mlflow=values.mlflow_port() + offset,
             traefik_api=DEFAULT_TRAEFIK_API_PORT + offset,
+            prometheus=values.prometheus_port() + offset,
         )
 
     def env(self, env: str) -> int:

@@ -9,6 +9,7 @@ Dynamic config: one file in a watched directory, rewritten atomically
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -45,16 +46,28 @@ def static_config(host: str, ports: Ports, dynamic_dir: Path) -> dict:
         "ping": {"entryPoint": "traefik"},
         "log": {"level": "INFO"},
         "providers": {"file": {"directory": str(dynamic_dir), "watch": True}},
+        # Entry point and per-service request counts and durations, scraped by Prometheus
+        # on the API entry point (loopback only).
+        "metrics": {
+            "prometheus": {
+                "entryPoint": "traefik",
+                "addEntryPointsLabels": True,
+                "addServicesLabels": True,
+                "buckets": [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+            }
+        },
     }
 
 
-def dynamic_config(backends: dict[str, int], host: str = "127.0.0.1") -> dict:
+def dynamic_config(backends: dict[str, int], host: str = "127.0.0.1", weights: dict[str, int] | None = None) -> dict:
     """Routes for the environments that serve something: {env: backend port}.
 
     The gateway's weighted service includes only deployed environments of the
-    Helm route (production 90 / canary 10): with one of them missing, the other
-    takes all traffic rather than half the requests failing.
+    Helm route (production 90 / canary 10, or `weights` while a canary analysis
+    moves them): with one of them missing, the other takes all traffic rather
+    than half the requests failing. A weight of 0 leaves the backend out.
     """
+    weights = weights or values.route_weights()
     routers: dict[str, dict] = {}
     services: dict[str, dict] = {}
     for env, port in sorted(backends.items()):
@@ -68,7 +81,9 @@ def dynamic_config(backends: dict[str, int], host: str = "127.0.0.1") -> dict:
             "loadBalancer": {"servers": [{"url": f"http://{host}:{port}"}], "passHostHeader": True},
         }
     weighted = [
-        {"name": b.environment, "weight": b.weight} for b in values.route_backends() if b.environment in backends
+        {"name": b.environment, "weight": weights.get(b.environment, 0)}
+        for b in values.route_backends()
+        if b.environment in backends and weights.get(b.environment, 0) > 0
     ]
     if weighted:
         routers[GATEWAY] = {
@@ -90,6 +105,15 @@ def dynamic_config(backends: dict[str, int], host: str = "127.0.0.1") -> dict:
     return config
 
 
+def check_weights(weights: dict[str, int]) -> None:
+    """The gateway's backends and nothing else, each 0..100, adding up to 100."""
+    allowed = set(values.route_weights())
+    if set(weights) != allowed:
+        raise PlatformError(f"gateway weights must name exactly {sorted(allowed)}, got {sorted(weights)}")
+    if any(not 0 <= int(w) <= 100 for w in weights.values()) or sum(weights.values()) != 100:
+        raise PlatformError(f"gateway weights must be 0..100 and add up to 100, got {weights}")
+
+
 class Traefik:
     def __init__(self, root: Path, host: str, ports: Ports):
         self.root = root
@@ -98,6 +122,8 @@ class Traefik:
         self.dynamic_dir = root / "dynamic"
         self.static_path = root / "traefik.yml"
         self.routes_path = self.dynamic_dir / ROUTES_FILE
+        # The gateway split the canary analysis set last; absent = the Helm values' split.
+        self.weights_path = root / "weights.json"
 
     @property
     def api(self) -> str:
@@ -118,7 +144,38 @@ class Traefik:
         )
 
     def write_routes(self, backends: dict[str, int]) -> None:
-        write_atomic(self.routes_path, yaml.safe_dump(dynamic_config(backends)))
+        write_atomic(self.routes_path, yaml.safe_dump(dynamic_config(backends, weights=self.weights())))
+
+    def weights(self) -> dict[str, int]:
+        """{environment: weight} of the gateway now: the last set_weights, else the Helm values."""
+        try:
+            saved = json.loads(self.weights_path.read_text())
+        except (FileNotFoundError, ValueError):
+            return values.route_weights()
+        return {env: int(saved.get(env, 0)) for env in values.route_weights()}
+
+    def set_weights(self, weights: dict[str, int], backends: dict[str, int], timeout: float = 10.0) -> None:
+        """Move the gateway split and wait until Traefik serves it (what a canary step does)."""
+        check_weights(weights)
+        if weights == values.route_weights():
+            self.weights_path.unlink(missing_ok=True)
+        else:
+            write_atomic(self.weights_path, json.dumps(weights) + "\n")
+        self.write_routes(backends)
+        want = {e: w for e, w in weights.items() if w > 0 and e in backends}
+        seen: dict[str, int] = {}
+
+        def loaded() -> bool:
+            nonlocal seen
+            resp = requests.get(f"{self.api}/api/http/services/{GATEWAY}@file", timeout=2)
+            if resp.status_code != 200:
+                return False
+            services = (resp.json().get("weighted") or {}).get("services") or []
+            seen = {s["name"].split("@")[0]: int(s.get("weight", 1)) for s in services}
+            return seen == want
+
+        if want:
+            wait_until(f"Traefik's gateway split {want} (serves {seen})", loaded, timeout)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         ping = f"{self.api}/ping"

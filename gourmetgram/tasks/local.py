@@ -92,6 +92,8 @@ def _print_status(p) -> None:
     print(f"{'gateway':12} {g['url']:26} {'-':18} {g.get('version') or '-':8} {g['health']:8} split {split}")
     reg = s["registry"]
     print(f"MLflow UI:   {reg['url']}  ({s['mlflow']})    Traefik dashboard: {s['traefik_url']}  ({s['traefik']})")
+    print(f"Prometheus:  {s['prometheus_url']}  ({s['prometheus']})")
+    verdicts = reg.get("canary_verdicts", {})  # why the canary analysis promoted or stopped a version
     if reg["error"]:
         print(f"registry: {reg['error']}")
     by_version: dict[int, list[str]] = {}
@@ -102,6 +104,8 @@ def _print_status(p) -> None:
         for v, approved in sorted(reg["versions"].items()):
             aliases = ", ".join(a for a in names.ALIASES if a in by_version.get(v, []))
             print(f"  version {v:<4} {'approved' if approved else '        '}  {aliases}")
+            if verdicts.get(v):
+                print(f"               {verdicts[v]}")
     print("bundles: " + (", ".join(s["bundles"]) or "none"))
 
 
@@ -135,17 +139,47 @@ def logs(c, name="", lines=20):
     help={
         "bad": "train the lab's bad model (state dict only): registered, fails the staging test",
         "emulate": "as the lab's flow.py: start from the last trained checkpoint, no training epochs",
+        "auto_promote": "after canary, the canary analysis decides: promote to production, abort or pause",
+        "load": "with --auto-promote: drive traffic with the built-in load generator (default on)",
     }
 )
-def train(c, bad=False, emulate=False):
+def train(c, bad=False, emulate=False, auto_promote=False, load=True):
     """Train (ci preset) and run the lifecycle: development -> staging -> test -> staging-approved -> canary."""
     from gourmetgram.local import runner
 
     p = _platform()
     start = time.monotonic()
-    lc = _run("local.train", runner.train, p, bad=bad, emulate=emulate)
+    lc = _run("local.train", runner.train, p, bad=bad, emulate=emulate, auto_promote=auto_promote, load=load)
     _print_timings(lc.timings, time.monotonic() - start)
     print(f"version {lc.version} serves in staging ({p.url(names.STAGING)}) and canary ({p.url(names.CANARY)})")
+    if lc.canary_report:
+        _print_verdict(lc.canary_report)
+
+
+@task(
+    help={
+        "version": "model version N that canary serves",
+        "load": "drive traffic with the built-in load generator on 127.0.0.1 (default on; --no-load for real users)",
+    }
+)
+def canary(c, version, load=True):
+    """Canary analysis: move the gateway 10->25->50->100, check Prometheus each interval; promote, abort or pause."""
+    from gourmetgram.local import runner
+
+    p = _platform()
+    report = _run("local.canary", runner.canary, p, _version(version), load=load)
+    _print_verdict(report)
+    if report["verdict"] == "abort":
+        raise Exit("canary analysis ABORTED the candidate (see above)", code=1)
+    if report["verdict"] == "pause":
+        raise Exit("canary analysis inconclusive: paused for a person (see above)", code=3)
+
+
+def _print_verdict(report: dict) -> None:
+    from gourmetgram.canary import record
+
+    outcome = record.OUTCOME.get(report["verdict"], report["verdict"])
+    print(f"canary analysis of {report['model_version']}: {outcome.upper()} - {report['reason']}")
 
 
 @task(
@@ -193,10 +227,23 @@ def demo(c, port_offset=0):
     _run("demo", runner.up, p, ports=_ports(port_offset))
     print("== train and release to canary")
     lc = _run("demo", runner.train, p)
-    print("== promote canary -> production")
-    promo = _run("demo", runner.promote, p, names.CANARY, names.PRODUCTION, lc.version)
+    if p.deployed_version(names.PRODUCTION) is None:
+        # The very first version has no production to be compared with: promoted by hand.
+        print("== promote canary -> production (first version: nothing to compare with)")
+        promo = _run("demo", runner.promote, p, names.CANARY, names.PRODUCTION, lc.version)
+        print("== train a second version; the canary analysis decides (built-in load generator)")
+        lc2 = _run("demo", runner.train, p, emulate=True, auto_promote=True)
+        _print_verdict(lc2.canary_report)
+        print("second version: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in lc2.timings))
+        timings = lc.timings + promo.timings  # the first version's lifecycle (what bench/ parses)
+        lc = lc2
+    else:
+        print("== canary analysis -> production (built-in load generator)")
+        report = _run("demo", runner.canary, p, lc.version)
+        _print_verdict(report)
+        timings = lc.timings
     total = time.monotonic() - start
-    _print_timings(lc.timings + promo.timings, total)
+    _print_timings(timings, total)
     print()
     print(f"== demo done in {total:.1f}s: version {lc.version} ({names.version_string(lc.version)}) in production")
     _print_status(p)
@@ -207,7 +254,7 @@ def register(ns: Collection) -> None:
     """Add the `local` collection and the top-level `demo` task."""
     local = Collection("local")
     local.__doc__ = "The local platform: MLflow, Traefik and three app environments on this machine."
-    for t in (up, down, status, logs, train, promote_, rollback):
+    for t in (up, down, status, logs, train, canary, promote_, rollback):
         local.add_task(needs_full_install(t, f"local.{t.name}"))
     ns.add_collection(local)
     ns.add_task(needs_full_install(demo, "demo"))

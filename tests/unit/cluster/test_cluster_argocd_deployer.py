@@ -73,7 +73,7 @@ def _policy_lines(policy: str) -> list[tuple[str, ...]]:
     return [tuple(x.strip() for x in line.split(",")) for line in policy.splitlines() if line.strip()]
 
 
-def test_the_account_may_only_get_update_and_sync_the_environment_apps(tmp_path):
+def test_the_account_may_only_get_update_and_sync_the_environment_apps_and_the_platform_app(tmp_path):
     result = run_deployer(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     account = CLUSTER_VARS["gg_argocd_deployer_account"]
@@ -83,7 +83,8 @@ def test_the_account_may_only_get_update_and_sync_the_environment_apps(tmp_path)
     assert list(patches[1]["data"]) == ["policy.gourmetgram.csv"]  # beside policy.csv, not replacing it
     lines = _policy_lines(policy)
     role = f"role:{account}"
-    apps = [names.app_name(env) for env in names.ENVIRONMENTS]
+    # The platform app too: its Helm parameters are the canary split analyze-canary moves.
+    apps = [*(names.app_name(env) for env in names.ENVIRONMENTS), names.app_name(names.PLATFORM)]
     assert ("g", account, role) in lines
     grants = {(action, obj, effect) for kind, subject, resource, action, obj, effect in
               [x for x in lines if x[0] == "p"] if subject == role and resource == "applications"}  # fmt: skip
@@ -91,7 +92,7 @@ def test_the_account_may_only_get_update_and_sync_the_environment_apps(tmp_path)
         *((action, f"default/{app}", "allow") for app in apps for action in ("get", "update", "sync")),
         *(("update/*", f"default/{app}", "deny") for app in apps),
     }
-    assert len(lines) == len(grants) + 1  # nothing else: no platform app, no wildcard, no other resource
+    assert len(lines) == len(grants) + 1  # nothing else: no wildcard, no other app or resource
 
 
 def test_the_token_is_generated_once_stored_for_the_workflows_and_never_printed(tmp_path):
@@ -117,8 +118,9 @@ def test_the_token_is_generated_once_stored_for_the_workflows_and_never_printed(
     assert not (again / "argocd.log").exists() and not (again / "secret.json").exists()
 
 
-def test_the_deployer_apps_are_the_environment_apps():
+def test_the_deployer_apps_are_the_environment_apps_and_the_platform_app():
     assert CLUSTER_VARS["gg_argocd_deployer_apps"] == [names.app_name(env) for env in names.ENVIRONMENTS]
+    assert CLUSTER_VARS["gg_argocd_deployer_platform_app"] == names.app_name(names.PLATFORM)
 
 
 def test_the_deploy_workflow_uses_the_token_not_the_admin_password():
@@ -131,3 +133,25 @@ def test_the_deploy_workflow_uses_the_token_not_the_admin_password():
     for path in sorted((REPO_ROOT / "workflows").glob("*.yaml")):
         body = path.read_text()
         assert "argocd-initial-admin-secret" not in body and "--username admin" not in body, path.name
+
+
+def test_the_canary_workflow_moves_the_weights_with_the_token_too():
+    from gourmetgram.canary.__main__ import DEFAULT_TOKEN_FILE
+
+    doc = yaml.safe_load((REPO_ROOT / "workflows/analyze-canary.yaml").read_text())
+    movers = [
+        t for t in doc["spec"]["templates"] if "gourmetgram.canary" in (t.get("container") or {}).get("command", [])
+    ]
+    assert {t["name"] for t in movers} == {"analyze", "set-default-weights"}
+    for template in movers:
+        (volume,) = template["volumes"]
+        assert volume["secret"] == {
+            "secretName": CLUSTER_VARS["gg_argocd_deployer_login"],
+            "items": [{"key": "token", "path": "token"}],
+        }, template["name"]
+        (mount,) = template["container"]["volumeMounts"]
+        assert mount["name"] == volume["name"] and mount["readOnly"] is True
+        # The CLI's default --token-file is where the Secret is mounted (or the args name it).
+        args = template["container"]["args"]
+        token_file = args[args.index("--token-file") + 1] if "--token-file" in args else DEFAULT_TOKEN_FILE
+        assert token_file == f"{mount['mountPath']}/token", template["name"]

@@ -50,8 +50,13 @@ def applied() -> list[dict]:
 def test_every_applied_file_is_rendered(applied):
     names = {d["metadata"]["name"] for d in applied}
     assert names == {
-        "build-container-image", "deploy-container-image", "promote-model", "train-model", "test-staging", "cron-train"
+        "build-container-image", "deploy-container-image", "promote-model", "train-model", "test-staging",
+        "analyze-canary", "cron-train",
     }  # fmt: skip
+    # The canary analysis runs in the training image of the branch, like the other lifecycle steps.
+    (canary,) = [d for d in applied if d["metadata"]["name"] == "analyze-canary"]
+    params = {p["name"]: p.get("value") for p in _parameters(canary)}
+    assert params[wd.TRAIN_IMAGE_PARAMETER] == wd.branch_image_tag(BRANCH)
 
 
 def test_rendered_templates_name_only_the_fork_and_its_branch(applied):

@@ -16,7 +16,8 @@ from gourmetgram.cluster.settings import Settings
 WORKFLOWS_DIR = values.REPO_ROOT / "workflows"
 MODELS = {"Workflow": Workflow, "WorkflowTemplate": WorkflowTemplate, "CronWorkflow": CronWorkflow}
 
-# The eight files of the lab, with the parameters each declares (name -> default, None = required).
+# The eight files of the lab plus analyze-canary (the canary analysis after promote-to-canary),
+# with the parameters each declares (name -> default, None = required).
 # The files default the revision to GG_REPO_REVISION's default; `invoke workflows.apply` writes the setting.
 REVISION = Settings().repo_revision
 EXPECTED = {
@@ -31,6 +32,7 @@ EXPECTED = {
         {"source-environment": "canary", "target-environment": "production", "model-version": None},
     ),
     "cron-train.yaml": ("CronWorkflow", {}),
+    "analyze-canary.yaml": ("WorkflowTemplate", {"model-version": None}),
 }
 
 
@@ -55,7 +57,7 @@ def _embedded(doc) -> list[dict]:
     return found
 
 
-def test_exactly_the_eight_lab_workflows():
+def test_exactly_the_lab_workflows_and_the_canary_analysis():
     assert sorted(p.name for p in WORKFLOWS_DIR.glob("*.yaml")) == sorted(EXPECTED)
 
 
@@ -154,7 +156,7 @@ def test_each_image_has_one_pin_across_workflows_and_argocd_matches_the_cluster(
 
 def _lifecycle_calls():
     """(file, template, argv) of every step that runs `python -m gourmetgram.lifecycle`, placeholders filled in."""
-    samples = {"model-version": "3", "timeout": "180", "target-environment": "canary"}
+    samples = {"model-version": "3", "timeout": "180", "target-environment": "canary", "restore-version": "2"}
 
     def fill(arg: str) -> str:
         return re.sub(r"\{\{[^}]*?([\w-]+)\}\}", lambda m: samples.get(m.group(1), m.group(1)), str(arg))
@@ -176,6 +178,28 @@ def test_lifecycle_steps_match_the_cli():
             build_parser().parse_args(argv)
         except SystemExit:
             pytest.fail(f"{name} {template}: the lifecycle CLI rejects {argv}")
+
+
+def test_canary_analysis_steps_match_its_cli():
+    from gourmetgram.canary.__main__ import build_parser
+
+    doc = _load("analyze-canary.yaml")
+    calls = [
+        (t["name"], t["container"]["args"])
+        for t in doc["spec"]["templates"]
+        if (t.get("container") or {}).get("command") == ["python", "-m", "gourmetgram.canary"]
+    ]
+    assert {argv[0] for _, argv in calls} == {"analyze", "set-weights"}
+    for template, argv in calls:
+        argv = [re.sub(r"\{\{[^}]*\}\}", "3", a) for a in argv]
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"analyze-canary {template}: the canary CLI rejects {argv}")
+        if args.command == "analyze":
+            # The workflow reads the verdict and the restore version from where analyze writes them.
+            outs = next(t for t in doc["spec"]["templates"] if t["name"] == template)["outputs"]["parameters"]
+            assert {o["valueFrom"]["path"] for o in outs} == {f"{args.out}/verdict", f"{args.out}/restore-version"}
 
 
 @pytest.mark.parametrize("bad_model", ["false", "true"])

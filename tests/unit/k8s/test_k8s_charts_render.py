@@ -231,3 +231,69 @@ def test_a_misspelled_value_is_rejected_not_ignored(chart, typo, render, externa
         values_with_typo.setdefault(key, {}).update(value)
     with pytest.raises(helm.HelmError, match="additional properties|not allowed"):
         render(chart, values_with_typo)
+
+
+def _as_helm_set(params: dict[str, str]) -> dict:
+    """Values as Helm builds them from `--set name=value` flags alone (how Argo CD passes parameters):
+    `a.b[i].c` paths, integers parsed. A list from --set replaces the chart's list as a whole."""
+    out: dict = {}
+    for name, raw in params.items():
+        value = int(raw) if raw.lstrip("-").isdigit() else raw
+        node = out
+        parts = re.findall(r"([^.\[\]]+)(?:\[(\d+)\])?", name)
+        for n, (key, index) in enumerate(parts):
+            last = n == len(parts) - 1
+            if index == "":
+                if last:
+                    node[key] = value
+                else:
+                    node = node.setdefault(key, {})
+                continue
+            items = node.setdefault(key, [])
+            i = int(index)
+            items.extend({} for _ in range(i + 1 - len(items)))
+            if last:
+                items[i] = value
+            else:
+                node = items[i]
+    return out
+
+
+def test_canary_weight_parameters_render_the_route_as_argo_cd_passes_them(render, external_ip_values):
+    """The analysis's Helm parameters (gourmetgram/canary/gateways.py) render a valid HTTPRoute even
+    though --set replaces the chart's route.backends list whole; weights alone would not."""
+    import helm_python as helm
+
+    from gourmetgram.canary import gateways
+
+    params = gateways.weight_parameters(gateways.step_weights(25))
+    docs = render(names.PLATFORM, {**external_ip_values(names.PLATFORM), **_as_helm_set(params)})
+    route = next(d for d in docs if d["kind"] == "HTTPRoute")
+    got = {b["namespace"]: (b["port"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]}
+    assert got == {"gourmetgram-production": (8080, 75), "gourmetgram-canary": (8081, 25)}
+    weights_only = {k: v for k, v in params.items() if k.endswith(".weight")}
+    with pytest.raises(helm.HelmError):
+        render(names.PLATFORM, {**external_ip_values(names.PLATFORM), **_as_helm_set(weights_only)})
+
+
+def test_prometheus_discovers_targets_with_namespace_roles_only(rendered):
+    """No cluster-wide read for Prometheus: a Role in each environment's namespace and in the
+    platform's, each bound to the platform's prometheus ServiceAccount."""
+    platform = rendered[names.PLATFORM]
+    cluster_wide = [d["metadata"]["name"] for d in platform if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    assert not [n for n in cluster_wide if "prometheus" in n], cluster_wide
+    (sa,) = [d for d in platform if d["kind"] == "ServiceAccount" and d["metadata"]["name"] == "prometheus"]
+    subject = {"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": sa["metadata"]["namespace"]}
+    for chart in (names.PLATFORM, *names.ENVIRONMENTS):
+        (binding,) = [
+            d
+            for d in rendered[chart]
+            if d["kind"] == "RoleBinding" and d["metadata"]["name"] == "gourmetgram-prometheus"
+        ]
+        assert binding["subjects"] == [subject], chart
+        assert binding["metadata"]["namespace"] == names.namespace(chart)
+        (role,) = [
+            d for d in rendered[chart] if d["kind"] == "Role" and d["metadata"]["name"] == "gourmetgram-prometheus"
+        ]
+        assert role["rules"] == [{"apiGroups": [""], "resources": ["endpoints", "services", "pods"],
+                                  "verbs": ["get", "list", "watch"]}], chart  # fmt: skip
