@@ -23,7 +23,7 @@ sed -n 's/^kernel.apparmor_restrict_unprivileged_userns = //p' "$2" > "$FAKE_PRO
 """
 
 
-def run_tasks(tmp_path: Path) -> tuple[subprocess.CompletedProcess, int]:
+def run_tasks(tmp_path: Path, **extra_vars) -> tuple[subprocess.CompletedProcess, int]:
     bindir = tmp_path / "bin"
     bindir.mkdir(exist_ok=True)
     (bindir / "sysctl").write_text(SYSCTL)
@@ -35,7 +35,7 @@ def run_tasks(tmp_path: Path) -> tuple[subprocess.CompletedProcess, int]:
             "hosts": "localhost",
             "connection": "local",
             "gather_facts": False,
-            "vars": {"gg_userns_proc": str(proc), "gg_userns_sysctl_file": str(conf)},
+            "vars": {"gg_userns_proc": str(proc), "gg_userns_sysctl_file": str(conf), **extra_vars},
             "tasks": [{"ansible.builtin.import_tasks": str(TASKS)}],
         }
     ]
@@ -84,6 +84,15 @@ def test_a_kernel_without_the_restriction_is_left_alone(tmp_path):
     assert changed == 0
     assert not (tmp_path / "99-gourmetgram-userns.conf").exists() and not (tmp_path / "sysctl.log").exists()
     assert "skipping" in result.stdout
+
+
+def test_the_podman_lab_nodes_leave_the_shared_kernel_alone(tmp_path):
+    from gourmetgram.nodes.playbooks import NODE_EXTRA_VARS
+
+    (tmp_path / "apparmor_restrict_unprivileged_userns").write_text("1\n")  # e.g. an Ubuntu 24.04 CI host
+    _, changed = run_tasks(tmp_path, gg_userns_own_kernel=NODE_EXTRA_VARS["gg_userns_own_kernel"])
+    assert changed == 0 and not (tmp_path / "sysctl.log").exists()
+    assert not (tmp_path / "99-gourmetgram-userns.conf").exists()
 
 
 def test_pre_k8s_imports_the_task_file_with_the_real_paths():
