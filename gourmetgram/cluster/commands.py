@@ -56,6 +56,14 @@ class Tunnel:
     login: str
 
 
+# argo-server runs in client auth mode (ansible/vars/versions.yml): the UI asks for a token and
+# acts with its rights. The platform chart's read-only UI account; the token is never printed here.
+_WORKFLOWS = values.chart_values(names.PLATFORM)["workflows"]
+_WORKFLOWS_UI_LOGIN = (
+    f"paste 'Bearer <token>' into the login box; token: on node1, "
+    f"kubectl -n {_WORKFLOWS['namespace']} create token {_WORKFLOWS['uiServiceAccount']}"
+)
+
 TUNNELS = {
     "dashboard": Tunnel(
         8443,
@@ -75,7 +83,7 @@ TUNNELS = {
         "-o jsonpath='{.data.password}' | base64 -d",
     ),
     "workflows": Tunnel(
-        2746, "argo", "svc/argo-server", 2746, "https://127.0.0.1:2746/", "no login (server auth mode)"
+        2746, _WORKFLOWS["namespace"], "svc/argo-server", 2746, "https://127.0.0.1:2746/", _WORKFLOWS_UI_LOGIN
     ),
 }
 

@@ -8,7 +8,8 @@ run for real against the podman lab nodes.
 
 Stages: `cloud` (before `provision`: settings, clouds.yaml, key pair, ssh-agent,
 lease, security groups) and `nodes` (after `provision`: SSH to node1 through
-the floating IP and to node2/3 through it, each node's disk/memory/Python, and
+the floating IP and to node2/3 through it, each node's disk/memory/Python and
+unprivileged user namespaces (rootless BuildKit), and
 every pinned download reachable from node1 with its sha256).
 """
 
@@ -494,6 +495,41 @@ def check_resources(
     return Result(name, True, detail)
 
 
+# Ubuntu 24.04's AppArmor forbids unprivileged user namespaces (1); rootless BuildKit needs them.
+# pre_k8s (ansible/tasks/userns_sysctl.yml) sets 0; a kernel without the file has no restriction.
+USERNS_SYSCTL = "/proc/sys/kernel/apparmor_restrict_unprivileged_userns"
+
+
+def userns_step(access: NodeAccess, node: str) -> Step:
+    return access.step(node, ["sh", "-c", f"cat {USERNS_SYSCTL} 2>/dev/null || echo absent"])
+
+
+def check_userns(access: NodeAccess, probe: Probe, node: str) -> Result:
+    name = f"{node} user namespaces"
+    out = probe.run(userns_step(access, node))
+    if out is None:
+        return _dry(name, "kernel.apparmor_restrict_unprivileged_userns is 0 or absent (rootless BuildKit)")
+    if not out.ok:
+        return Result(name, False, out.reason(), "check ssh to the node first")
+    value = (out.stdout.strip().splitlines() or [""])[-1].strip()
+    if value in ("0", "absent"):
+        return Result(name, True, "no AppArmor restriction" if value == "absent" else "allowed (restriction 0)")
+    if value == "1":
+        # Ubuntu's default before pre_k8s ran: not a reason to stop `invoke k8s`, whose first stage fixes it.
+        return Result(
+            name,
+            None,
+            "restricted (kernel.apparmor_restrict_unprivileged_userns = 1): `invoke k8s` (stage pre_k8s) sets 0; "
+            "until then rootless BuildKit cannot start and image builds fail",
+        )
+    return Result(
+        name,
+        False,
+        f"unexpected kernel.apparmor_restrict_unprivileged_userns {value!r}",
+        "run `invoke k8s --from-stage pre_k8s` (it persists 0 in /etc/sysctl.d/99-gourmetgram-userns.conf)",
+    )
+
+
 # ---- pinned downloads from node1 --------------------------------------------------------------
 
 
@@ -611,6 +647,8 @@ def node_checks(
         checks.append(lambda node=node: check_ssh(access, probe, node))
     for node in access.nodes:
         checks.append(lambda node=node: check_resources(access, probe, node, **resource_limits))
+    for node in access.nodes:
+        checks.append(lambda node=node: check_userns(access, probe, node))
     for d in pinned_downloads() if downloads is None else downloads:
         checks.append(lambda d=d: check_download(access, probe, d))
     return checks

@@ -59,6 +59,15 @@ def ipv6_disabled(host, interface: str) -> None:
     assert value.stdout.strip() == "1", f"{_name(host)}: {path} = {value.stdout.strip()}, expected 1"
 
 
+def unprivileged_userns_allowed(host) -> None:
+    # pre_k8s lifts Ubuntu 24.04's AppArmor restriction for rootless BuildKit; a kernel without it passes.
+    # Not in NODE_CHECKS: the podman lab nodes share this machine's kernel (pre_k8s leaves it alone there).
+    path = "/proc/sys/kernel/apparmor_restrict_unprivileged_userns"
+    value = host.run(f"cat {path}")
+    if value.rc == 0:
+        assert value.stdout.strip() == "0", f"{_name(host)}: {path} = {value.stdout.strip()}, expected 0"
+
+
 def sshd_running(host) -> None:
     assert host.socket("tcp://22").is_listening, f"{_name(host)}: nothing listens on port 22"
     # Debian/Ubuntu call the unit ssh (Ubuntu 24.04 may start it from ssh.socket).

@@ -24,6 +24,9 @@ NODE_TAGS = "node"
 NODE_EXTRA_VARS = {
     "gg_public_interface": "{{ gg_node_public_interface }}",
     "gg_private_interface": "{{ gg_node_private_interface }}",
+    # The nodes are containers on this machine's kernel: pre_k8s must not change its
+    # kernel-wide AppArmor user-namespace setting (ansible/tasks/userns_sysctl.yml).
+    "gg_userns_own_kernel": False,
 }
 
 

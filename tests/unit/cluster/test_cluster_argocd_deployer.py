@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -23,9 +25,9 @@ KUBECTL = """#!/bin/sh
 printf '%s\\n' "$*" >> "$STUB_DIR/kubectl.log"
 case "$*" in
   *"get configmap"*) echo '{"data": {}}' ;;
-  *"get secret"*) [ -n "$SECRET_EXISTS" ] && echo "secret/argocd-deployer-token" ; true ;;
+  *"get secret"*) [ -n "$SECRET_EXISTS" ] && printf 'argocd-deployer-token,%s,%s' "$TOKEN_ID" "$TOKEN_EXPIRES" ; true ;;
   *" patch configmap "*) shift $(($# - 1)); printf '%s\\n' "$1" >> "$STUB_DIR/patches.jsonl" ;;
-  "create -f -") cat > "$STUB_DIR/secret.json" ;;
+  "create -f -"|"replace -f -") cat > "$STUB_DIR/secret.json" ;;
   *delete*) echo 'secret "argocd-initial-admin-secret" deleted' ;;
 esac
 """
@@ -35,7 +37,9 @@ echo "GENERATED"
 """.replace("GENERATED", GENERATED)
 
 
-def run_deployer(tmp_path: Path, secret_exists: bool = False) -> subprocess.CompletedProcess:
+def run_deployer(
+    tmp_path: Path, secret_exists: bool = False, token_id: str = "", expires: str = ""
+) -> subprocess.CompletedProcess:
     bindir = tmp_path / "bin"
     bindir.mkdir(exist_ok=True)
     for name, text in (("kubectl", KUBECTL), ("argocd", ARGOCD)):
@@ -58,6 +62,8 @@ def run_deployer(tmp_path: Path, secret_exists: bool = False) -> subprocess.Comp
         "PATH": f"{bindir}:{os.environ['PATH']}",
         "STUB_DIR": str(tmp_path),
         "SECRET_EXISTS": "1" if secret_exists else "",
+        "TOKEN_ID": token_id,
+        "TOKEN_EXPIRES": expires,
         "ANSIBLE_HOME": str(tmp_path / ".ansible"),
         "ANSIBLE_NOCOLOR": "1",
     }
@@ -96,14 +102,25 @@ def test_the_account_may_only_get_update_and_sync_the_environment_apps_and_the_p
 
 
 def test_the_token_is_generated_once_stored_for_the_workflows_and_never_printed(tmp_path):
+    before = int(time.time())
     result = run_deployer(tmp_path)
+    after = int(time.time())
     assert result.returncode == 0, result.stdout + result.stderr
     account = CLUSTER_VARS["gg_argocd_deployer_account"]
-    assert (tmp_path / "argocd.log").read_text().split("\n")[
-        0
-    ] == f"account generate-token --account {account} --grpc-web"
+    hours = CLUSTER_VARS["gg_argocd_deployer_token_hours"]
+    (call,) = (tmp_path / "argocd.log").read_text().splitlines()
+    issued = int(re.fullmatch(rf"account generate-token --account {account} --expires-in {hours}h "
+                              r"--id gg-deployer-(\d+) --grpc-web", call).group(1))  # fmt: skip
+    assert before <= issued <= after
+    assert "create -f -" in (tmp_path / "kubectl.log").read_text()
     secret = json.loads((tmp_path / "secret.json").read_text())
-    assert secret["metadata"] == {"name": CLUSTER_VARS["gg_argocd_deployer_login"], "namespace": "argo"}
+    assert secret["metadata"] == {
+        "name": CLUSTER_VARS["gg_argocd_deployer_login"],
+        "namespace": "argo",
+        # The expiry the token carries, recorded for the renewal (epoch seconds, UTC).
+        "annotations": {"gourmetgram/token-id": f"gg-deployer-{issued}",
+                        "gourmetgram/token-expires-at": str(issued + hours * 3600)},
+    }  # fmt: skip
     assert secret["stringData"] == {"token": GENERATED}
     assert GENERATED not in result.stdout + result.stderr
     # The admin password copy of older setups goes away.
@@ -113,9 +130,34 @@ def test_the_token_is_generated_once_stored_for_the_workflows_and_never_printed(
 
     again = tmp_path / "again"
     again.mkdir()
-    rerun = run_deployer(again, secret_exists=True)
+    rerun = run_deployer(
+        again, secret_exists=True, token_id=f"gg-deployer-{issued}", expires=str(issued + hours * 3600)
+    )
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert not (again / "argocd.log").exists() and not (again / "secret.json").exists()
+
+
+def test_a_token_close_to_its_expiry_is_replaced_and_revoked(tmp_path):
+    account = CLUSTER_VARS["gg_argocd_deployer_account"]
+    renew = CLUSTER_VARS["gg_argocd_deployer_token_renew_hours"] * 3600
+    soon = str(int(time.time()) + renew - 3600)  # inside the renewal window
+    result = run_deployer(tmp_path, secret_exists=True, token_id="gg-deployer-1700000000", expires=soon)
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = (tmp_path / "argocd.log").read_text().splitlines()
+    assert calls[0].startswith(f"account generate-token --account {account} --expires-in ")
+    assert calls[1] == f"account delete-token --account {account} gg-deployer-1700000000 --grpc-web"
+    assert "replace -f -" in (tmp_path / "kubectl.log").read_text()  # not apply: no last-applied copy
+    assert json.loads((tmp_path / "secret.json").read_text())["stringData"] == {"token": GENERATED}
+    assert GENERATED not in result.stdout + result.stderr
+
+
+def test_a_token_without_a_recorded_expiry_is_replaced(tmp_path):
+    # An older setup's token never expires and has no recorded id: replaced; its revocation is documented.
+    result = run_deployer(tmp_path, secret_exists=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (call,) = (tmp_path / "argocd.log").read_text().splitlines()
+    assert call.startswith("account generate-token") and "--expires-in" in call
+    assert "replace -f -" in (tmp_path / "kubectl.log").read_text()
 
 
 def test_the_deployer_apps_are_the_environment_apps_and_the_platform_app():

@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 import yaml
 
-from gourmetgram import names
+from gourmetgram import names, values
 from gourmetgram.cluster import commands as cmd
 from gourmetgram.cluster import workflow_defaults
 from gourmetgram.cluster.settings import REPO_ROOT
@@ -287,3 +287,13 @@ def test_registry_mirror_reaches_dockers_daemon_json(example_env):
     assert docker_task["vars"]["docker_daemon_config"]["registry-mirrors"] == "{{ gg_registry_mirrors }}"
     with pytest.raises(SettingsError, match="GG_REGISTRY_MIRROR"):
         load_settings({**example_env, "GG_REGISTRY_MIRROR": "mirror.example.org"}).require("registry_mirror")
+
+
+def test_workflows_tunnel_says_how_to_get_a_ui_token_never_a_token(settings):
+    # argo-server runs in client auth mode: the UI needs a token of the chart's read-only UI account.
+    workflows = values.chart_values(names.PLATFORM)["workflows"]
+    title = cmd.tunnel_step(settings, "203.0.113.10", "workflows").title
+    assert f"kubectl -n {workflows['namespace']} create token {workflows['uiServiceAccount']}" in title
+    assert "Bearer <token>" in title and "server auth mode" not in title
+    # Only the command: nothing here runs it or reads a Secret.
+    assert "get secret" not in title and "jsonpath" not in title

@@ -299,3 +299,27 @@ def test_a_key_with_a_passphrase_is_compared_through_its_pub_file(good, tmp_path
     Path(f"{key}.pub").unlink()
     result = pf.check_keypair(locked, FakeProbe({"-f json": ok(fixture("keypair_show.json")), "--public-key": ok("")}))
     assert result.ok is False and "cannot read the public half" in result.detail
+
+
+def test_userns_restriction_zero_or_absent_passes_one_is_noted():
+    key = "apparmor_restrict_unprivileged_userns"
+    ubuntu_done = pf.check_userns(ACCESS, FakeProbe({key: ok("0\n")}), "node1")
+    assert ubuntu_done.ok is True and "restriction 0" in ubuntu_done.detail
+    debian = pf.check_userns(ACCESS, FakeProbe({key: ok("absent\n")}), "node2")
+    assert debian.ok is True and "no AppArmor restriction" in debian.detail
+    # Ubuntu 24.04's default before pre_k8s: noted (not FAILED, `invoke k8s` fixes it), never called ok.
+    fresh = pf.check_userns(ACCESS, FakeProbe({key: ok("1\n")}), "node3")
+    assert fresh.ok is None and "pre_k8s" in fresh.detail and "image builds fail" in fresh.detail
+    odd = pf.check_userns(ACCESS, FakeProbe({key: ok("2\n")}), "node1")
+    assert odd.ok is False and "99-gourmetgram-userns.conf" in odd.fix
+    down = pf.check_userns(ACCESS, FakeProbe({key: pf.Outcome(255, "", "ssh: timed out\n")}), "node1")
+    assert down.ok is False
+
+
+def test_node_checks_include_the_userns_check_on_every_node():
+    probe = FakeProbe({"true": ok(""), "apparmor_restrict_unprivileged_userns": ok("1\n"), "python3 -": ok(_facts())})
+    results = [check() for check in pf.node_checks(ACCESS, probe, downloads=[])]
+    userns = [r for r in results if r.name.endswith("user namespaces")]
+    assert [r.name.split()[0] for r in userns] == list(ACCESS.nodes)
+    assert all(r.ok is None for r in userns)
+    assert any("cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns" in line for line in probe.ran)

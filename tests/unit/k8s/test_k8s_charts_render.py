@@ -44,7 +44,8 @@ def test_every_object_lives_in_the_environment_namespace(chart, rendered):
         if doc["kind"] in ("GatewayClass", "ClusterRole", "ClusterRoleBinding"):
             continue
         if chart == names.PLATFORM and doc["metadata"]["namespace"] == workflows_ns:
-            assert doc["metadata"]["name"] == values.chart_values(names.PLATFORM)["workflows"]["serviceAccount"]
+            workflows = values.chart_values(names.PLATFORM)["workflows"]
+            assert doc["metadata"]["name"] in (workflows["serviceAccount"], workflows["uiServiceAccount"])
             continue
         assert doc["metadata"]["namespace"] == names.namespace(chart), doc["metadata"]["name"]
 

@@ -74,7 +74,9 @@ def test_mlflow_runs_its_basic_auth_app_with_the_secrets_user(with_floating_ip, 
         (secrets / secret).mkdir(parents=True)
         for key, value in keys.items():
             (secrets / secret / key).write_text(value)
-    prefix = script.split("exec mlflow server")[0].replace("/etc/", "@ETC@/").replace("/tmp/", "@TMP@/")
+    # Up to the auth DB migration (run for real by the next test).
+    prefix = script.split("exec mlflow server")[0].split("python -m mlflow.server.auth")[0]
+    prefix = prefix.replace("/etc/", "@ETC@/").replace("/tmp/", "@TMP@/")
     prefix = prefix.replace("@ETC@", str(secrets)).replace("@TMP@", str(tmp_path / "podtmp"))
     prefix += 'printf "%s" "$MLFLOW_AUTH_CONFIG_PATH $MLFLOW_FLASK_SERVER_SECRET_KEY"\n'
     out = subprocess.run(["sh", "-ec", prefix], capture_output=True, text=True, check=True).stdout
@@ -123,3 +125,52 @@ def test_every_workflow_step_that_talks_to_mlflow_logs_in():
                 assert ref == {"name": PLATFORM_VALUES["mlflow"]["credentials"], "key": key}, path.name
             checked += 1
     assert checked >= 7  # train, build (2), test-staging, promote (2), set-development-alias
+
+
+# Flask-WTF is in the image (images/mlflow/requirements.txt), not in this venv: the auth package's
+# __init__ imports its CSRFProtect, which the migration never uses. A stand-in lets the import pass.
+_UPGRADE = """import runpy, sys, types
+csrf = types.ModuleType("flask_wtf.csrf"); csrf.CSRFProtect = object
+sys.modules.update({"flask_wtf": types.ModuleType("flask_wtf"), "flask_wtf.csrf": csrf})
+sys.argv = ["mlflow.server.auth", *sys.argv[1:]]
+runpy.run_module("mlflow.server.auth", run_name="__main__", alter_sys=True)
+"""
+_AT_HEAD = """import sys, types
+csrf = types.ModuleType("flask_wtf.csrf"); csrf.CSRFProtect = object
+sys.modules.update({"flask_wtf": types.ModuleType("flask_wtf"), "flask_wtf.csrf": csrf})
+import sqlalchemy
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from mlflow.server.auth.db import utils
+engine = sqlalchemy.create_engine(sys.argv[1])
+head = ScriptDirectory.from_config(utils._get_alembic_config(sys.argv[1])).get_current_head()
+with engine.begin() as conn:
+    current = MigrationContext.configure(conn, opts={"version_table": "alembic_version_auth"}).get_current_revision()
+print(current == head, current)
+"""
+
+
+def test_the_auth_db_is_migrated_once_before_the_workers_start(with_floating_ip, tmp_path):
+    """mlflow/mlflow#9155: gunicorn workers migrating a fresh SQLite auth DB at once race; one upgrade first."""
+    script = with_floating_ip["args"][0]
+    assert "Flask-WTF==" in (values.REPO_ROOT / "images/mlflow/requirements.txt").read_text()
+    before_exec = script.split("exec mlflow server")[0]
+    (command,) = [line.strip() for line in before_exec.splitlines() if "mlflow.server.auth db upgrade" in line]
+    # The same database the config file names (database_uri), resolved as the shell would.
+    (uri,) = re.findall(r'auth_db="([^"]+)"', before_exec)
+    assert 'echo "database_uri = ${auth_db}"' in before_exec
+    argv = shlex.split(command.replace("${auth_db}", uri))
+    assert argv[:3] == ["python", "-m", "mlflow.server.auth"] and argv[3:] == ["db", "upgrade", "--url", uri]
+    assert int(PLATFORM_VALUES["mlflow"]["workers"]) > 1  # the race this avoids needs several workers
+    # Run that command (MLflow's own CLI, the pinned version) on a fresh DB here: it ends at the head revision,
+    # so each worker's migrate_if_needed finds nothing to do.
+    local = uri.replace("/tmp/mlflow-auth/", f"{tmp_path}/")
+    assert local != uri
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "HOME": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", _UPGRADE, *argv[3:-1], local], capture_output=True, text=True,
+                         env=env, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    check = subprocess.run([sys.executable, "-c", _AT_HEAD, local], capture_output=True, text=True, env=env,
+                           timeout=120)  # fmt: skip
+    assert check.returncode == 0, check.stderr[-2000:]
+    assert check.stdout.split()[0] == "True", check.stdout
