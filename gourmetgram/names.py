@@ -81,6 +81,11 @@ def version_string(model_version: int | str) -> str:
     return f"{VERSION_MAJOR_MINOR}.{n}"
 
 
+def version_number(model_version: int | str) -> int:
+    """The registry version N of N, "N" (a non-negative integer); ValueError naming the input otherwise."""
+    return _as_version_number(model_version)
+
+
 def parse_version_string(text: str) -> int:
     """'1.0.N' -> N; ValueError with the expected format otherwise."""
     m = _VERSION_RE.match(text.strip())

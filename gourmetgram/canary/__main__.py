@@ -29,7 +29,7 @@ DEFAULT_TOKEN_FILE = "/etc/argocd-deployer/token"
 
 def _version(text: str) -> int:
     try:
-        return int(names.version_string(text).rsplit(".", 1)[1])
+        return names.version_number(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

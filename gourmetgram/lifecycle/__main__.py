@@ -20,7 +20,7 @@ from gourmetgram.lifecycle.staging import DEFAULT_TIMEOUT, run_staging_test
 
 def _version(text: str) -> int:
     try:
-        return int(names.version_string(text).rsplit(".", 1)[1])
+        return names.version_number(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

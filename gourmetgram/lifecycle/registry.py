@@ -174,4 +174,4 @@ def _reraise(exc: Exception):
 
 
 def _number(model_version: int | str) -> int:
-    return int(names.version_string(model_version).rsplit(".", 1)[1])
+    return names.version_number(model_version)

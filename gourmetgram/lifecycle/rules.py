@@ -70,7 +70,7 @@ def promotion_refusal(
     """
     try:
         names.check_promotion(source, target)
-        n = int(names.version_string(model_version).rsplit(".", 1)[1])
+        n = names.version_number(model_version)
     except ValueError as exc:
         return str(exc)
     if not approved:

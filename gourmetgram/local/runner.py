@@ -110,7 +110,7 @@ def run_training(platform: LocalPlatform, bad: bool = False, emulate: bool = Fal
     text = version_file.read_text().strip() if version_file.is_file() else ""
     if not text:
         raise PlatformError("train/flow.py registered no model (the model tests gate failed?); see " + str(log))
-    return int(names.version_string(text).rsplit(".", 1)[1])
+    return names.version_number(text)
 
 
 def train(

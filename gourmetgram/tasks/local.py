@@ -207,7 +207,7 @@ def rollback(c, env):
 
 def _version(text) -> int:
     try:
-        return int(names.version_string(text).rsplit(".", 1)[1])
+        return names.version_number(text)
     except ValueError as exc:
         raise Exit(str(exc), code=2) from None
 

@@ -100,3 +100,15 @@ def test_route_backend_port_mismatch_is_refused(monkeypatch):
     monkeypatch.setattr(values, "chart_values", lambda c: platform if c == "platform" else real(c))
     with pytest.raises(ValueError, match="uses port 9999"):
         values.route_backends()
+
+
+@pytest.mark.parametrize("given, n", [(7, 7), ("7", 7), (" 12 ", 12), (0, 0)])
+def test_version_number_is_parsed_once(given, n):
+    assert names.version_number(given) == n
+    assert names.version_string(names.version_number(given)) == f"1.0.{n}"
+
+
+@pytest.mark.parametrize("bad", ["-1", "1.0.3", "x", ""])
+def test_version_number_refuses_what_is_not_a_version(bad):
+    with pytest.raises(ValueError, match="non-negative integer"):
+        names.version_number(bad)
