@@ -86,6 +86,16 @@ def version_number(model_version: int | str) -> int:
     return _as_version_number(model_version)
 
 
+def version_arg(text: str) -> int:
+    """argparse type of a registry version N: the message of version_number on bad input."""
+    import argparse
+
+    try:
+        return version_number(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parse_version_string(text: str) -> int:
     """'1.0.N' -> N; ValueError with the expected format otherwise."""
     m = _VERSION_RE.match(text.strip())

@@ -27,18 +27,11 @@ DEFAULT_ARGOCD = "https://argocd-server.argocd.svc.cluster.local"
 DEFAULT_TOKEN_FILE = "/etc/argocd-deployer/token"
 
 
-def _version(text: str) -> int:
-    try:
-        return names.version_number(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gourmetgram.canary", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     a = sub.add_parser("analyze", help="canary analysis of version N (canary must serve it)")
-    a.add_argument("--version", required=True, type=_version)
+    a.add_argument("--version", required=True, type=names.version_arg)
     a.add_argument("--prometheus", default=DEFAULT_PROMETHEUS)
     a.add_argument("--out", default="/tmp/canary", help="where verdict and restore-version are written")
     w = sub.add_parser("set-weights", help="set the gateway split (canary weight, or the values' default)")

@@ -90,15 +90,11 @@ class Probe:
         if self.dry_run:
             self.echo("would run: " + step.render())
             return None
-        import os
-
-        env = {k: v for k, v in os.environ.items() if not k.startswith(step.unset_env_prefixes or ("\0",))}
-        env.update(step.env)
         try:
             proc = subprocess.run(
                 list(step.argv),
                 cwd=step.cwd,
-                env=env,
+                env=step.process_env(),
                 input=step.stdin,
                 text=True,
                 capture_output=True,

@@ -61,6 +61,12 @@ class Step:
             line += " <<'EOF'\n" + self.stdin.rstrip("\n") + "\nEOF"
         return line
 
+    def process_env(self) -> dict[str, str]:
+        """The environment the command runs with: ours, less unset_env_prefixes, plus env."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(self.unset_env_prefixes or ("\0",))}
+        env.update(self.env)
+        return env
+
 
 def _rel(path: Path) -> str:
     try:
@@ -98,13 +104,11 @@ class Runner:
         program = step.argv[0]
         if shutil.which(program, path=_path_with(step.env)) is None and not Path(program).is_file():
             raise CommandFailed(f"{program} not found: install it first (see the README's lab runbook)", 127)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(step.unset_env_prefixes or ("\0",))}
-        env.update(step.env)
         started = time.monotonic()
         proc = subprocess.run(
             list(step.argv),
             cwd=step.cwd,
-            env=env,
+            env=step.process_env(),
             input=step.stdin,
             text=True,
             stdout=subprocess.PIPE if step.capture else None,

@@ -18,29 +18,22 @@ from gourmetgram.lifecycle.registry import Registry, RegistryError
 from gourmetgram.lifecycle.staging import DEFAULT_TIMEOUT, run_staging_test
 
 
-def _version(text: str) -> int:
-    try:
-        return names.version_number(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gourmetgram.lifecycle", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("set-alias", help="point a registry alias at a model version")
     p.add_argument("--alias", required=True, choices=names.ALIASES)
-    p.add_argument("--version", required=True, type=_version)
+    p.add_argument("--version", required=True, type=names.version_arg)
     p = sub.add_parser("fetch-model", help="download a version's artifact to OUT/model and write OUT/versions.txt")
-    p.add_argument("--version", required=True, type=_version)
+    p.add_argument("--version", required=True, type=names.version_arg)
     p.add_argument("--out", required=True)
     p = sub.add_parser("test-staging", help="the staging test; on pass approve the version")
     p.add_argument("--url", required=True)
-    p.add_argument("--version", required=True, type=_version)
+    p.add_argument("--version", required=True, type=names.version_arg)
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
     p.add_argument("--no-approve", action="store_true", help="only test; do not set staging-approved")
     p = sub.add_parser("check-approved", help="exit 0 only if the version passed the staging test")
-    p.add_argument("--version", required=True, type=_version)
+    p.add_argument("--version", required=True, type=names.version_arg)
     return parser
 
 
