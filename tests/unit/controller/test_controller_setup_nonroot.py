@@ -43,11 +43,6 @@ def wheels() -> Path:
             check=True,
         )  # fmt: skip
         done.write_text("ok\n")
-    folder.chmod(0o755)
-    for parent in folder.parents:
-        if parent == REPO:
-            break
-        parent.chmod(0o755)
     return folder
 
 
@@ -92,6 +87,10 @@ def _as_user(user: str, home: Path, cwd: Path, script: str, offline: bool = Fals
 
 def test_controller_setup_offline_as_a_non_root_user(lab_user, wheels):
     user, home, clone = lab_user
+    # The user's own copy of the wheel folder: wherever this checkout lives (a 0700 temp dir, say),
+    # the user can read it, as a lab user reads a folder of wheels in their home.
+    wheels = shutil.copytree(wheels, home / "controller-wheels")
+    subprocess.run(["chown", "-R", f"{user}:{user}", str(wheels)], check=True)
     who = _as_user(user, home, clone, "id -u; python3 -c 'import sys; print(sys.version_info[:2])'")
     assert who.stdout.split()[0] != "0"
 
