@@ -3,9 +3,10 @@
 The lab's controller is a Jupyter server's Bash notebook: a writable home, no
 root. This installs, in order:
   1. a venv (default .venv-controller in the checkout) with the cluster tasks'
-     pinned Python packages (requirements.txt + controller-constraints.txt here:
-     invoke, ansible-core, the OpenStack and Blazar clients, pyyaml, requests,
-     mlflow-skinny); `--wheels DIR` installs offline from a wheel folder;
+     pinned Python packages (requirements.txt + controller-constraints.txt here,
+     or their -py310 twins on Python 3.10: invoke, ansible-core, the OpenStack
+     and Blazar clients, pyyaml, requests, mlflow-skinny); `--wheels DIR`
+     installs offline from a wheel folder;
   2. Terraform from HashiCorp's release zip, verified (terraform.py), into a user
      bin folder (default ~/.local/bin);
 then prints the one `export PATH=...` line to run. Standard library only and
@@ -29,10 +30,13 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 REQUIREMENTS = HERE / "requirements.txt"
 CONSTRAINTS = HERE / "controller-constraints.txt"
+# Python 3.10 gets its own set: ansible-core 2.19 and python-openstackclient 10.1+ need 3.11.
+REQUIREMENTS_PY310 = HERE / "requirements-py310.txt"
+CONSTRAINTS_PY310 = HERE / "controller-constraints-py310.txt"
 DEFAULT_VENV = REPO_ROOT / ".venv-controller"
 DEFAULT_BIN_DIR = Path("~/.local/bin")
-# ansible-core 2.19 (the playbooks' tested version) and the 2026 OpenStack clients need 3.11.
-MIN_PYTHON = (3, 11)
+# The oldest Python a pin set exists for (ansible-core 2.17, the last for 3.10, in requirements-py310.txt).
+MIN_PYTHON = (3, 10)
 # Modules the cluster tasks import: checked after the install.
 CHECK_IMPORTS = ("invoke", "ansible", "yaml", "requests", "openstackclient", "blazarclient", "mlflow.tracking")
 SYSTEM_TOOLS = ("ssh", "ssh-add", "curl", "git")
@@ -50,15 +54,22 @@ def python_supported(version: tuple[int, ...] = tuple(sys.version_info[:2])) -> 
     return tuple(version[:2]) >= MIN_PYTHON
 
 
-def requirements_digest() -> str:
-    return hashlib.sha256(REQUIREMENTS.read_bytes() + CONSTRAINTS.read_bytes()).hexdigest()
+def pin_files(version: tuple[int, ...] = tuple(sys.version_info[:2])) -> tuple[Path, Path]:
+    """(requirements, constraints) for a Python version: the 3.10 set below 3.11, else the main one."""
+    return (REQUIREMENTS_PY310, CONSTRAINTS_PY310) if tuple(version[:2]) < (3, 11) else (REQUIREMENTS, CONSTRAINTS)
+
+
+def requirements_digest(version: tuple[int, ...] = tuple(sys.version_info[:2])) -> str:
+    requirements, constraints = pin_files(version)
+    return hashlib.sha256(requirements.read_bytes() + constraints.read_bytes()).hexdigest()
 
 
 def pip_command(venv: Path, wheels: Path | None) -> list[str]:
     """pip install of the pinned requirements into venv (offline from `wheels` when given)."""
+    requirements, constraints = pin_files()
     argv = [
         str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-        "--progress-bar", "off", "-r", str(REQUIREMENTS), "-c", str(CONSTRAINTS),
+        "--progress-bar", "off", "-r", str(requirements), "-c", str(constraints),
     ]  # fmt: skip
     if wheels is not None:
         argv += ["--no-index", "--find-links", str(wheels)]
@@ -141,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     venv, bin_dir = args.venv.expanduser().absolute(), args.bin_dir.expanduser().absolute()
     if not python_supported():
         say(
-            f"error: Python {sys.version.split()[0]} is too old for the controller: ansible-core 2.19 (the version "
-            "the playbooks are tested with) and the OpenStack clients need Python >= 3.11; run it with a newer "
-            "Python: GG_PYTHON=/path/to/python3.11 ./lab setup --controller"
+            f"error: Python {sys.version.split()[0]} is too old for the controller: the oldest ansible-core the "
+            "playbooks are tested with (2.17) needs Python >= 3.10; run it with a newer Python: "
+            "GG_PYTHON=/path/to/python3.11 ./lab setup --controller"
         )
         return 2
     if args.wheels is not None and not args.wheels.is_dir():

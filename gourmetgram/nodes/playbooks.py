@@ -103,8 +103,12 @@ def run_playbook(
     extra_vars: dict[str, str] | None = None,
     tags: str | None = None,
     echo: bool = False,
+    bin_dir: Path | None = None,
 ) -> PlaybookRun:
-    """ansible-playbook with the generated ansible.cfg + inventory in `ansible_dir`."""
+    """ansible-playbook with the generated ansible.cfg + inventory in `ansible_dir`.
+
+    bin_dir: where ansible-playbook is (default: this interpreter's venv); the nodes
+    session also runs the controller's Python 3.10 set's ansible-core from its own venv."""
     argv = ["ansible-playbook"]
     argv += ["-i", str(ansible_dir / "inventory.yml"), str(playbook)]
     if extra_vars:
@@ -112,7 +116,7 @@ def run_playbook(
     if tags:
         argv += ["--tags", tags]
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", **ansible_env(ansible_dir))
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    env["PATH"] = f"{bin_dir or Path(sys.executable).parent}:{env.get('PATH', '')}"
     proc = subprocess.run(argv, cwd=ansible_dir, env=env, capture_output=True, text=True, check=False)
     output = proc.stdout + proc.stderr
     if echo:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from gourmetgram.controller import offline_assets
 from gourmetgram.nodes import checks, playbooks
 from gourmetgram.nodes.lab import LabNodes, prepare_host
 
@@ -76,6 +77,22 @@ def playbook_passes(record) -> list[list[playbooks.PlaybookRun]]:
             )
         passes.append(runs)
     return passes
+
+
+@pytest.fixture(scope="session")
+def py310_set_pass(record, playbook_passes) -> list[playbooks.PlaybookRun]:
+    """Every node playbook once more, with the ansible-core of the controller's Python 3.10 set (2.17)."""
+    bin_dir = offline_assets.ansible_py310_bin()
+    if not (bin_dir / "ansible-playbook").is_file():
+        pytest.fail(f"no {bin_dir}/ansible-playbook: run ./lab setup (it installs the 3.10 set's ansible-core)")
+    ansible_dir = Path(record.ansible_dir)
+    return [
+        playbooks.run_playbook(
+            ansible_dir, playbooks.ANSIBLE_DIR / name, playbooks.NODE_EXTRA_VARS, tags=playbooks.NODE_TAGS,
+            bin_dir=bin_dir,
+        )
+        for name in playbooks.NODE_PLAYBOOKS
+    ]  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gourmetgram.controller import offline_assets
 from gourmetgram.nodes import checks, playbooks
 from gourmetgram.nodes.lab import NODES, LabNodes, prepare_host, public_interface
 
@@ -72,6 +73,22 @@ def test_playbook_applies_then_changes_nothing(playbook_passes, index):
     assert second.ok, second.output[-3000:]
     changed = {h: r.changed for h, r in second.recap.items() if r.changed}
     assert not changed, f"second run of {second.playbook} changed something: {changed}\n{second.output[-3000:]}"
+
+
+@pytest.mark.parametrize("index", range(len(playbooks.NODE_PLAYBOOKS)), ids=playbooks.NODE_PLAYBOOKS)
+def test_playbook_changes_nothing_under_the_controllers_python_3_10_ansible_core(py310_set_pass, index):
+    """The controller's 3.10 set pins another ansible-core (2.17): it runs the same playbooks, changing nothing."""
+    run = py310_set_pass[index]
+    assert (
+        "ansible-playbook [core 2.17"
+        in subprocess.run(
+            [str(offline_assets.ansible_py310_bin() / "ansible-playbook"), "--version"], capture_output=True, text=True
+        ).stdout
+    )
+    assert run.ok, run.output[-3000:]
+    assert set(run.recap) == set(NODES)
+    changed = {h: r.changed for h, r in run.recap.items() if r.changed}
+    assert not changed, f"{run.playbook} under ansible-core 2.17 changed something: {changed}\n{run.output[-3000:]}"
 
 
 def test_hello_host_prints_every_node_hostname(playbook_passes):

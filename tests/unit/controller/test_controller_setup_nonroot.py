@@ -6,7 +6,7 @@ controller setup inside a network namespace with no interfaces but loopback
 user, the PATH line it printed makes `invoke --list`, `invoke provision
 --dry-run` and `invoke k8s --dry-run` work, and a local-platform task says in
 one line what it needs. The wheel folder is filled once per requirements
-digest by `pip download` (PyPI) into .cache/controller-wheels/ at test setup.
+digest by `./lab setup` (gourmetgram/controller/offline_assets.py, pip download).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from gourmetgram.controller import install
+from gourmetgram.controller import offline_assets
 
 REPO = Path(__file__).resolve().parents[3]
 pytestmark = [
@@ -32,17 +32,10 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def wheels() -> Path:
-    """Every pinned controller package as a wheel, downloaded once (the only network use, at setup)."""
-    folder = REPO / ".cache" / "controller-wheels" / install.requirements_digest()[:16]
-    done = folder / ".complete"
-    if not done.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "-d", str(folder),
-             "-r", str(install.REQUIREMENTS), "-c", str(install.CONSTRAINTS)],
-            check=True,
-        )  # fmt: skip
-        done.write_text("ok\n")
+    """Every pinned controller package as a wheel, downloaded once by `./lab setup` (offline_assets)."""
+    folder = offline_assets.folder(sys.version_info[:2])
+    if not (folder / ".complete").is_file():
+        pytest.fail(f"no controller wheel folder {folder}: run ./lab setup (it downloads them once)")
     return folder
 
 
