@@ -11,6 +11,7 @@ Environment:
     GG_MAX_UPLOAD_BYTES   largest accepted upload (default: 10 MiB)
     GG_ORT_THREADS        onnxruntime threads per worker (default: 1)
     GG_ENVIRONMENT        staging / canary / production, shown on the page and in /metrics (optional)
+    GG_CAPTURE_DIR        record predictions and some images for feedback (off when unset; app/capture.py)
     GG_TEST_FAULT         TESTS ONLY, off by default: plant a bad candidate (see app/faults.py)
 
 A model that cannot be loaded does not stop the process: it logs one clear
@@ -30,7 +31,7 @@ from flask import Flask, Request
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import ClientDisconnected
 
-from app import body, faults, inference, metrics, multipart, profiling, routes
+from app import body, capture, faults, feedback, inference, metrics, multipart, profiling, routes
 from gourmetgram import names
 
 log = logging.getLogger("gourmetgram.app")
@@ -139,6 +140,9 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
         app.wsgi_app = profiling.ProfileMiddleware(app.wsgi_app)
 
     app.register_blueprint(routes.bp)
+    app.register_blueprint(feedback.bp)
+    # GG_CAPTURE_DIR: record predictions for feedback (app/capture.py); off when unset.
+    app.extensions[routes.CAPTURE_EXTENSION] = capture.Recorder.from_env()
     return app
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import socket
 import time
+import uuid
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
@@ -22,6 +23,8 @@ bp = Blueprint("serving", __name__)
 APP_DIR = Path(__file__).resolve().parent
 TEST_IMAGE = APP_DIR / "static" / "test.jpg"
 UPLOAD_FIELD = "file"
+# Where create_app puts the capture Recorder (None: capture is off).
+CAPTURE_EXTENSION = "gourmetgram.capture"
 # How much of a refused (too large) upload we read and drop to keep the connection usable.
 DRAIN_CAP_BYTES = 32 * 1024 * 1024
 
@@ -36,11 +39,11 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
-def error(status: int, message: str, reason: str) -> Response:
+def error(status: int, message: str, reason: str, as_json: bool | None = None) -> Response:
     """A 4xx/5xx in the form the client asked for: JSON, or an HTML snippet the page can insert."""
     if request.path == "/predict" and status < 500:
         metrics.INVALID_INPUTS.labels(reason=reason).inc()
-    if wants_json():
+    if wants_json() if as_json is None else as_json:
         resp = jsonify(error=message, reason=reason)
     else:
         resp = Response(render_template("_error.html", message=message), mimetype="text/html")
@@ -128,9 +131,16 @@ def predict():
         return error(400, f"cannot classify this file: {exc}", "not_an_image")
     metrics.observe_prediction(pred.class_name, pred.confidence)
     profiling.lap("metrics")
+    # Every prediction gets an id: the answer carries it, feedback (app/feedback.py) names it.
+    pid = uuid.uuid4().hex
+    recorder = current_app.extensions.get(CAPTURE_EXTENSION)
+    if recorder is not None:  # GG_CAPTURE_DIR: a cheap enqueue, the work is on a thread (app/capture.py)
+        recorder.record(pid, state.environment, state.version or "unknown", pred.class_name, pred.confidence, data)
     if wants_json():
-        return jsonify(**pred.as_dict(), model_version=state.version)
-    return render_template("_prediction.html", pred=pred)
+        return jsonify(**pred.as_dict(), model_version=state.version, prediction_id=pid)
+    return render_template(
+        "_prediction.html", pred=pred, prediction_id=pid, feedback=recorder is not None, classes=names.CLASSES
+    )
 
 
 @bp.get("/test")
