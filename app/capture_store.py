@@ -17,8 +17,9 @@ write at once: every change runs in one `BEGIN IMMEDIATE` transaction (SQLite's 
 lock), so "total + new <= cap, else evict" is atomic across processes. A new image only
 evicts images of its own reason or a lower one (oldest first): a sampled image never
 pushes out a labelled one; if it does not fit, its row is kept without the image.
-Files are deleted after the commit and written after the row, so the bytes on disk
-never exceed what the rows count (+ one in-flight file per writer).
+Images are staged in temporary files and renamed into place inside the transaction;
+evicted files are deleted right after the commit. So at rest the bytes on disk are
+exactly what the rows count (in flight: + one batch's staged files per writer).
 """
 
 from __future__ import annotations
@@ -119,39 +120,40 @@ class CaptureStore:
     # -- writes --------------------------------------------------------------------------
 
     def add(self, items: Iterable[Capture]) -> None:
-        """Record predictions (one transaction for the batch), keeping the images that fit."""
+        """Record predictions (one transaction for the batch), keeping the images that fit.
+
+        Candidate images are written to temporary files first (outside the lock) and renamed
+        into place inside the transaction: another process can only see (and evict) a row
+        whose file already exists.
+        """
+        items = list(items)
+        staged = {item.id: _stage(self.images, item.image) for item in items if item.image is not None and item.keep}
         evicted: list[str] = []
-        to_write: list[tuple[Capture, str]] = []
-        with _immediate(self._db) as db:
-            for item in items:
-                path = None
-                if item.image is not None and item.keep is not None:
-                    path = self._reserve(db, item, evicted)
-                db.execute(
-                    "INSERT OR IGNORE INTO predictions (id, at, environment, model_version, class_name, confidence,"
-                    " sha256, image_path, image_bytes, keep_rank) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        item.id,
-                        item.at,
-                        item.environment,
-                        item.model_version,
-                        item.class_name,
-                        float(item.confidence),
-                        item.sha256,
-                        path,
-                        len(item.image) if path else 0,
-                        _RANK[item.keep] if path else None,
-                    ),
-                )
-                if path:
-                    to_write.append((item, path))
+        try:
+            with _immediate(self._db) as db:
+                for item in items:
+                    path = self._reserve(db, item, evicted) if item.id in staged else None
+                    if path:
+                        os.replace(staged.pop(item.id), self.root / path)
+                    db.execute(
+                        "INSERT OR IGNORE INTO predictions (id, at, environment, model_version, class_name,"
+                        " confidence, sha256, image_path, image_bytes, keep_rank) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            item.id,
+                            item.at,
+                            item.environment,
+                            item.model_version,
+                            item.class_name,
+                            float(item.confidence),
+                            item.sha256,
+                            path,
+                            len(item.image) if path else 0,
+                            _RANK[item.keep] if path else None,
+                        ),
+                    )
+        finally:
+            self._unlink([str(p) for p in staged.values()])
         self._unlink(evicted)
-        for item, path in to_write:
-            try:
-                _write_atomic(self.root / path, item.image)
-            except OSError:
-                self._forget_image(item.id)
-                raise
 
     def _reserve(self, db: sqlite3.Connection, item: Capture, evicted: list[str]) -> str | None:
         """Make room for item's image (inside the write transaction); its relative path, or None if it cannot fit."""
@@ -202,13 +204,6 @@ class CaptureStore:
     def _drop_image(db: sqlite3.Connection, pid: str, size: int) -> None:
         db.execute("UPDATE predictions SET image_path = NULL, image_bytes = 0, keep_rank = NULL WHERE id = ?", (pid,))
         db.execute("UPDATE usage SET bytes = bytes - ? WHERE id = 1", (size,))
-
-    def _forget_image(self, pid: str) -> None:
-        with _immediate(self._db) as db:
-            row = db.execute("SELECT image_bytes FROM predictions WHERE id = ? AND image_path IS NOT NULL", (pid,))
-            found = row.fetchone()
-            if found:
-                self._drop_image(db, pid, found[0])
 
     def _unlink(self, paths: list[str]) -> None:
         for rel in paths:
@@ -341,12 +336,12 @@ def labelled_images(root: str | Path) -> list[tuple[Path, str, str]]:
     return [(Path(root) / path, label, pid) for path, label, pid in rows]
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+def _stage(folder: Path, data: bytes) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
