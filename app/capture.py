@@ -6,7 +6,8 @@ Environment:
     GG_CAPTURE_SAMPLE_RATE      share of predictions whose image is kept (default 0.02)
     GG_CAPTURE_LOW_CONFIDENCE   keep the image when the top-1 probability is below this (default 0.5)
     GG_CAPTURE_MAX_BYTES        cap on the kept images' bytes (default 268435456 = 256 MiB)
-    GG_CAPTURE_RECENT           how many of the latest images stay available for a flag (default 200)
+    GG_CAPTURE_RECENT           how many of the latest images stay available for a flag (default 200;
+                                0: only sampled and low-confidence predictions can be corrected with their image)
 
 Capture never slows or fails a prediction: the request only puts a small record on a
 bounded in-process queue; one writer thread per worker hashes the image and writes
@@ -113,7 +114,7 @@ class Recorder:
             return capture_store.LOW_CONFIDENCE
         if self.sample_rate and random.random() < self.sample_rate:
             return capture_store.SAMPLED
-        return capture_store.RECENT if self.recent else None
+        return None
 
     def _to_capture(self, raw) -> capture_store.Capture:
         pid, at, environment, version, class_name, confidence, image = raw
@@ -126,7 +127,7 @@ class Recorder:
             class_name,
             confidence,
             hashlib.sha256(image).hexdigest(),
-            image if keep else None,
+            image if keep or self.recent else None,
             keep,
             _SUFFIXES.get(image[:4], _SUFFIXES.get(image[:3], ".img")),
         )

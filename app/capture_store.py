@@ -6,17 +6,20 @@ Layout of a capture directory (GG_CAPTURE_DIR):
     images/<id>.<ext>   the kept images
 
 Why an image is kept (KEEP_ORDER, first evicted first):
-    recent          the last `recent_limit` images, whatever they were: so a prediction a
-                    user flags soon after can still get its image (see label())
     sampled         a random share of all predictions (sample_rate)
     low_confidence  top-1 probability under the threshold
+    recent          with recent_limit > 0, every image enters as recent: the last
+                    `recent_limit` images stay, so a prediction a user flags soon after can
+                    still get its image (see label()). Bounded in number; an image leaving
+                    the window becomes sampled / low_confidence if it is one, else goes
     labelled        the user confirmed or corrected the class: the images training can use
 
 The cap (max_bytes) counts the kept images' bytes. Several gunicorn workers (processes)
 write at once: every change runs in one `BEGIN IMMEDIATE` transaction (SQLite's write
 lock), so "total + new <= cap, else evict" is atomic across processes. A new image only
-evicts images of its own reason or a lower one (oldest first): a sampled image never
-pushes out a labelled one; if it does not fit, its row is kept without the image.
+evicts images of a reason before its own in KEEP_ORDER or older ones of its own (in that
+order, oldest first): sampled images go first, labelled ones are never evicted by new
+images. An image that does not fit is not kept; its row is.
 Images are staged in temporary files and renamed into place inside the transaction;
 evicted files are deleted right after the commit. So at rest the bytes on disk are
 exactly what the rows count (in flight: + one batch's staged files per writer).
@@ -34,8 +37,8 @@ from pathlib import Path
 
 DB_NAME = "capture.sqlite"
 IMAGES_DIR = "images"
-RECENT, SAMPLED, LOW_CONFIDENCE, LABELLED = "recent", "sampled", "low_confidence", "labelled"
-KEEP_ORDER = (RECENT, SAMPLED, LOW_CONFIDENCE, LABELLED)
+SAMPLED, LOW_CONFIDENCE, RECENT, LABELLED = "sampled", "low_confidence", "recent", "labelled"
+KEEP_ORDER = (SAMPLED, LOW_CONFIDENCE, RECENT, LABELLED)
 _RANK = {reason: i for i, reason in enumerate(KEEP_ORDER)}
 BUSY_TIMEOUT_MS = 10_000
 
@@ -51,6 +54,7 @@ CREATE TABLE IF NOT EXISTS predictions (
     image_path TEXT,
     image_bytes INTEGER NOT NULL DEFAULT 0,
     keep_rank INTEGER,
+    later_rank INTEGER,
     label TEXT,
     labelled_at REAL
 );
@@ -81,7 +85,7 @@ class Capture:
     confidence: float
     sha256: str
     image: bytes | None = None
-    keep: str | None = None  # one of KEEP_ORDER, or None: record the row only
+    keep: str | None = None  # SAMPLED, LOW_CONFIDENCE or None (then only the recent window keeps it)
     suffix: str = ".jpg"
 
 
@@ -127,7 +131,7 @@ class CaptureStore:
         whose file already exists.
         """
         items = list(items)
-        staged = {item.id: _stage(self.images, item.image) for item in items if item.image is not None and item.keep}
+        staged = {item.id: _stage(self.images, item.image) for item in items if self._wants(item)}
         evicted: list[str] = []
         try:
             with _immediate(self._db) as db:
@@ -137,7 +141,8 @@ class CaptureStore:
                         os.replace(staged.pop(item.id), self.root / path)
                     db.execute(
                         "INSERT OR IGNORE INTO predictions (id, at, environment, model_version, class_name,"
-                        " confidence, sha256, image_path, image_bytes, keep_rank) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        " confidence, sha256, image_path, image_bytes, keep_rank, later_rank)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                         (
                             item.id,
                             item.at,
@@ -148,24 +153,31 @@ class CaptureStore:
                             item.sha256,
                             path,
                             len(item.image) if path else 0,
-                            _RANK[item.keep] if path else None,
+                            self._entry_rank(item) if path else None,
+                            _RANK[item.keep] if path and item.keep else None,
                         ),
                     )
         finally:
             self._unlink([str(p) for p in staged.values()])
         self._unlink(evicted)
 
+    def _wants(self, item: Capture) -> bool:
+        if item.keep not in (None, SAMPLED, LOW_CONFIDENCE):
+            raise ValueError(f"keep must be {SAMPLED!r}, {LOW_CONFIDENCE!r} or None, got {item.keep!r}")
+        return item.image is not None and (item.keep is not None or self.recent_limit > 0)
+
+    def _entry_rank(self, item: Capture) -> int:
+        return _RANK[RECENT] if self.recent_limit else _RANK[item.keep]
+
     def _reserve(self, db: sqlite3.Connection, item: Capture, evicted: list[str]) -> str | None:
         """Make room for item's image (inside the write transaction); its relative path, or None if it cannot fit."""
         size = len(item.image)
-        rank = _RANK[item.keep]
+        rank = self._entry_rank(item)
         if size > self.max_bytes:
-            return None
-        if item.keep == RECENT and self.recent_limit == 0:
             return None
         used = db.execute("SELECT bytes FROM usage WHERE id = 1").fetchone()[0]
         if used + size > self.max_bytes:
-            # Only images of this reason or a lower one may go: is there enough of them?
+            # Only images of this reason or one before it may go: is there enough of them?
             evictable = db.execute(
                 "SELECT COALESCE(SUM(image_bytes), 0) FROM predictions WHERE image_path IS NOT NULL AND keep_rank <= ?",
                 (rank,),
@@ -174,8 +186,8 @@ class CaptureStore:
                 return None
             need = used + size - self.max_bytes
             rows = db.execute(
-                "SELECT id, image_path, image_bytes FROM predictions WHERE image_path IS NOT NULL AND keep_rank <= ?"
-                " ORDER BY keep_rank, at",
+                "SELECT id, image_path, image_bytes FROM predictions WHERE image_path IS NOT NULL"
+                " AND keep_rank <= ? ORDER BY keep_rank, at",
                 (rank,),
             )
             victims = []
@@ -187,16 +199,20 @@ class CaptureStore:
             for victim_id, victim_path, victim_bytes in victims:
                 self._drop_image(db, victim_id, victim_bytes)
                 evicted.append(victim_path)
-        if item.keep == RECENT:
-            # The recent buffer is also bounded in number: the oldest recent images go.
+        if rank == _RANK[RECENT]:
+            # The window is bounded in number: the oldest recent images leave it, to their
+            # lasting reason (sampled, low_confidence) or out.
             over = db.execute(
-                "SELECT id, image_path, image_bytes FROM predictions WHERE image_path IS NOT NULL AND keep_rank = ?"
-                " ORDER BY at DESC LIMIT -1 OFFSET ?",
+                "SELECT id, image_path, image_bytes, later_rank FROM predictions WHERE image_path IS NOT NULL"
+                " AND keep_rank = ? ORDER BY at DESC LIMIT -1 OFFSET ?",
                 (_RANK[RECENT], self.recent_limit - 1),
             ).fetchall()
-            for victim_id, victim_path, victim_bytes in over:
-                self._drop_image(db, victim_id, victim_bytes)
-                evicted.append(victim_path)
+            for victim_id, victim_path, victim_bytes, later in over:
+                if later is None:
+                    self._drop_image(db, victim_id, victim_bytes)
+                    evicted.append(victim_path)
+                else:
+                    db.execute("UPDATE predictions SET keep_rank = ? WHERE id = ?", (later, victim_id))
         db.execute("UPDATE usage SET bytes = bytes + ? WHERE id = 1", (size,))
         return f"{IMAGES_DIR}/{item.id}{item.suffix}"
 

@@ -25,7 +25,7 @@ def _item(keep: str | None, size: int = 1000, at: float | None = None, cls: str 
         0.9,
         "0" * 64,
         image,
-        keep,
+        None if keep == cs.RECENT else keep,  # no lasting reason: only the recent window keeps it
     )
 
 
@@ -46,43 +46,75 @@ def test_the_cap_holds_and_the_rows_stay(tmp_path):
         store.add([_item((cs.SAMPLED, cs.LOW_CONFIDENCE, cs.RECENT)[i % 3], size=700 + 10 * i, at=i)])
         _assert_consistent(store)
     assert store._db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 60
-    assert 9_000 < store.used_bytes() <= 10_500  # full, never over
+    assert 7_500 < store.used_bytes() <= 10_500  # filled up, never over
 
 
-def test_eviction_goes_recent_then_oldest_sampled_then_low_confidence_and_labelled_last(tmp_path):
-    store = cs.CaptureStore(tmp_path, max_bytes=5000, recent_limit=10)
-    labelled, low, s_old, s_new, recent = (
-        _item(k, at=i) for i, k in enumerate([cs.LOW_CONFIDENCE, cs.LOW_CONFIDENCE, cs.SAMPLED, cs.SAMPLED, cs.RECENT])
-    )
-    store.add([labelled, low, s_old, s_new, recent])
+def test_eviction_goes_oldest_sampled_then_low_confidence_and_never_labelled(tmp_path):
+    store = cs.CaptureStore(tmp_path, max_bytes=5000, recent_limit=0)
+    kinds = [cs.LOW_CONFIDENCE, cs.LOW_CONFIDENCE, cs.SAMPLED, cs.SAMPLED, cs.SAMPLED]
+    labelled, low, s_old, s_new, s4 = (_item(k, at=i) for i, k in enumerate(kinds))
+    store.add([labelled, low, s_old, s_new, s4])
     assert store.label(labelled.id, correct=False, true_class=EGG).image_kept
-    assert len(_kept(store)) == 5
-
-    store.add([_item(cs.SAMPLED, at=10)])  # needs 1000 bytes: the recent image goes first
-    assert recent.id not in _kept(store)
-    store.add([_item(cs.SAMPLED, at=11)])  # then the oldest sampled one
+    s10 = _item(cs.SAMPLED, at=10)
+    store.add([s10])  # needs 1000 bytes: the oldest sampled image goes
     assert s_old.id not in _kept(store) and s_new.id in _kept(store)
-    store.add([_item(cs.LOW_CONFIDENCE, size=3500, at=12)])  # all 3 sampled ones, then the older low-confidence one
-    kept = _kept(store)
-    assert labelled.id in kept and low.id not in kept and s_new.id not in kept
-    assert kept[labelled.id] == cs.LABELLED
-    # A sampled image never pushes out the labelled or low-confidence ones: it is not kept, its row is.
-    late = _item(cs.SAMPLED, at=13)
+    low11 = _item(cs.LOW_CONFIDENCE, size=3500, at=11)
+    store.add([low11])  # needs 3500: all three sampled ones, then the older low-confidence one
+    assert _kept(store) == {labelled.id: cs.LABELLED, low11.id: cs.LOW_CONFIDENCE}
+    # A sampled image pushes out nothing but sampled ones: it is not kept, its row is.
+    late = _item(cs.SAMPLED, at=12)
     store.add([late])
-    assert late.id not in _kept(store) and labelled.id in _kept(store)
-    assert store.get(late.id)["image_path"] is None
+    assert late.id not in _kept(store) and store.get(late.id)["image_path"] is None
+    low13 = _item(cs.LOW_CONFIDENCE, size=4000, at=13)
+    store.add([low13])  # only the labelled image is older: low11 goes, labelled stays
+    assert _kept(store) == {labelled.id: cs.LABELLED, low13.id: cs.LOW_CONFIDENCE}
+    store.add([_item(cs.LOW_CONFIDENCE, size=4500, at=14)])  # would need the labelled one's room: not kept
+    assert _kept(store) == {labelled.id: cs.LABELLED, low13.id: cs.LOW_CONFIDENCE}
     _assert_consistent(store)
 
 
-def test_the_recent_buffer_is_bounded_in_number(tmp_path):
+def test_the_recent_window_keeps_the_last_images_then_demotes_or_drops_them(tmp_path):
     store = cs.CaptureStore(tmp_path, max_bytes=10**6, recent_limit=3)
-    items = [_item(cs.RECENT, size=10, at=i) for i in range(8)]
-    for item in items:
+    kinds = [cs.RECENT, cs.SAMPLED, cs.LOW_CONFIDENCE, cs.RECENT, cs.RECENT, cs.RECENT]
+    p0, s1, l2, p3, p4, p5 = (_item(k, size=10, at=i) for i, k in enumerate(kinds))
+    for item in (p0, s1, l2, p3, p4, p5):
         store.add([item])
-    assert set(_kept(store)) == {i.id for i in items[-3:]}
+    assert _kept(store) == {
+        s1.id: cs.SAMPLED,
+        l2.id: cs.LOW_CONFIDENCE,
+        p3.id: cs.RECENT,
+        p4.id: cs.RECENT,
+        p5.id: cs.RECENT,
+    }
+    assert not store.label(p0.id, correct=True).image_kept  # left the window: labelled, no image
+    assert store.label(p4.id, correct=False, true_class=EGG).image_kept
+    _assert_consistent(store)
     off = cs.CaptureStore(tmp_path / "off", max_bytes=10**6, recent_limit=0)
     off.add([_item(cs.RECENT)])
     assert _kept(off) == {}
+    with pytest.raises(ValueError):
+        off.add([_item(cs.LABELLED)])
+
+
+def _writer(root: str, tag: int, n: int) -> None:
+    store = cs.CaptureStore(root, max_bytes=20_000, recent_limit=20)
+    for i in range(0, n, 5):
+        store.add([_item((cs.SAMPLED, cs.RECENT, cs.LOW_CONFIDENCE)[(i + j) % 3], 300 + tag * 7 + j) for j in range(5)])
+    store.close()
+
+
+def test_two_writer_processes_keep_every_row_and_the_cap(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), tag, 400)) for tag in (1, 2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    store = cs.CaptureStore(tmp_path, max_bytes=20_000, recent_limit=20)
+    assert store._db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 800
+    _assert_consistent(store)
+    assert store.used_bytes() > 15_000
 
 
 def test_bad_labels_are_refused_and_change_nothing(tmp_path):
@@ -104,27 +136,6 @@ def test_bad_labels_are_refused_and_change_nothing(tmp_path):
     assert store.get(item.id)["label"] == EGG
     with pytest.raises(ValueError):
         cs.CaptureStore(tmp_path, max_bytes=-1)
-
-
-def _writer(root: str, tag: int, n: int) -> None:
-    store = cs.CaptureStore(root, max_bytes=20_000, recent_limit=50)
-    for i in range(0, n, 5):
-        store.add([_item((cs.SAMPLED, cs.RECENT, cs.LOW_CONFIDENCE)[(i + j) % 3], 300 + tag * 7 + j) for j in range(5)])
-    store.close()
-
-
-def test_two_writer_processes_keep_every_row_and_the_cap(tmp_path):
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_writer, args=(str(tmp_path), tag, 400)) for tag in (1, 2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
-    store = cs.CaptureStore(tmp_path, max_bytes=20_000, recent_limit=50)
-    assert store._db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 800
-    _assert_consistent(store)
-    assert store.used_bytes() > 15_000
 
 
 def test_accuracy_and_labelled_images_read_the_labels(tmp_path):
