@@ -79,3 +79,16 @@ def test_online_accuracy_per_environment_and_version(store):
         "accuracy": 1.0,
     }
     assert feedback.online_accuracy(store.root / "elsewhere") == []
+
+
+def test_local_status_prints_online_accuracy(store, capsys):
+    from gourmetgram.tasks.local import _print_feedback
+
+    for i, right in enumerate((True, False, True)):
+        pid = _predict(store, SOUP, names.CANARY, 4, None, i)
+        store.label(pid, correct=right, true_class=None if right else EGG)
+    _print_feedback({"rows": feedback.online_accuracy(store.root), "error": ""})
+    _print_feedback({"rows": [], "error": ""})
+    out = capsys.readouterr().out
+    assert "canary       1.0.4    2/3 right = 66.7%  (3 predictions recorded)" in out
+    assert "feedback: no labels yet" in out
