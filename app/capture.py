@@ -22,6 +22,7 @@ import logging
 import os
 import queue
 import random
+import sqlite3
 import threading
 import time
 
@@ -83,13 +84,19 @@ class Recorder:
         root = os.environ.get(DIR_ENV, "")
         if not root:
             return None
-        recorder = cls(
-            root,
-            sample_rate=_float_env("GG_CAPTURE_SAMPLE_RATE", 0.02, 0.0, 1.0),
-            low_confidence=_float_env("GG_CAPTURE_LOW_CONFIDENCE", 0.5, 0.0, 1.0),
-            max_bytes=_int_env("GG_CAPTURE_MAX_BYTES", 256 * 1024 * 1024),
-            recent=_int_env("GG_CAPTURE_RECENT", 200),
-        )
+        settings = {
+            "sample_rate": _float_env("GG_CAPTURE_SAMPLE_RATE", 0.02, 0.0, 1.0),
+            "low_confidence": _float_env("GG_CAPTURE_LOW_CONFIDENCE", 0.5, 0.0, 1.0),
+            "max_bytes": _int_env("GG_CAPTURE_MAX_BYTES", 256 * 1024 * 1024),
+            "recent": _int_env("GG_CAPTURE_RECENT", 200),
+        }
+        try:
+            recorder = cls(root, **settings)
+        except (OSError, sqlite3.Error) as exc:
+            # An unusable store must not keep the app from serving: capture is off, loudly.
+            log.error("capture OFF: cannot open the store in %s: %s", root, exc)
+            metrics.CAPTURE_ERRORS.labels(reason="store_unusable").inc()
+            return None
         log.info(
             "capture on: %s (sample %.3g, low confidence < %.3g, cap %d bytes, recent %d)",
             root,

@@ -124,6 +124,19 @@ def test_with_capture_off_predictions_still_have_ids_and_feedback_says_why_not(
     assert resp.status_code == 503 and "GG_CAPTURE_DIR" in resp.json["error"]
 
 
+def test_an_unusable_capture_dir_leaves_the_app_serving_with_capture_off(
+    tiny_model_dir, version_file, monkeypatch, make_jpeg, tmp_path
+):
+    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    monkeypatch.setenv(capture.DIR_ENV, str(blocker / "capture"))
+    client = app_module.create_app(tiny_model_dir, version_file).test_client()
+    assert client.get("/readyz").status_code == 200
+    pid = _predict(client, make_jpeg()).json["prediction_id"]
+    assert client.post("/feedback", json={"prediction_id": pid, "correct": True}).status_code == 503
+
+
 def test_a_broken_store_never_fails_a_prediction(client, make_jpeg):
     recorder = client.application.extensions["gourmetgram.capture"]
     before = REGISTRY.get_sample_value("gourmetgram_capture_errors_total", {"reason": "store"}) or 0.0
