@@ -18,3 +18,7 @@ cluster.register(ns)
 from gourmetgram.tasks import nodes  # noqa: E402
 
 nodes.register(ns)
+
+from gourmetgram.tasks import feedback  # noqa: E402
+
+feedback.register(ns)

@@ -1,5 +1,7 @@
 """The GourmetGram web app: upload a food photo, get its Food-11 class.
 
+create_app builds the Flask app and what it serves; the routes are a blueprint (app/routes.py).
+
 Run it with gunicorn (see app/gunicorn.conf.py):
     gunicorn -c app/gunicorn.conf.py --bind 127.0.0.1:8000 'app.app:create_app()'
 
@@ -9,6 +11,7 @@ Environment:
     GG_MAX_UPLOAD_BYTES   largest accepted upload (default: 10 MiB)
     GG_ORT_THREADS        onnxruntime threads per worker (default: 1)
     GG_ENVIRONMENT        staging / canary / production, shown on the page and in /metrics (optional)
+    GG_CAPTURE_DIR        record predictions and some images for feedback (off when unset; app/capture.py)
     GG_TEST_FAULT         TESTS ONLY, off by default: plant a bad candidate (see app/faults.py)
 
 A model that cannot be loaded does not stop the process: it logs one clear
@@ -21,25 +24,21 @@ from __future__ import annotations
 import io
 import logging
 import os
-import socket
 import time
 from pathlib import Path
 
-from flask import Flask, Request, Response, g, jsonify, render_template, request
+from flask import Flask, Request
 from werkzeug.datastructures import FileStorage
-from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected
 
-from app import body, faults, inference, metrics, multipart, profiling
-from gourmetgram import names, preprocess
+from app import body, capture, faults, feedback, inference, metrics, multipart, profiling, routes
+from gourmetgram import names
 
 log = logging.getLogger("gourmetgram.app")
 
-APP_DIR = Path(__file__).resolve().parent
-TEST_IMAGE = APP_DIR / "static" / "test.jpg"
+APP_DIR = routes.APP_DIR
+TEST_IMAGE = routes.TEST_IMAGE
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-UPLOAD_FIELD = "file"
-# How much of a refused (too large) upload we read and drop to keep the connection usable.
-DRAIN_CAP_BYTES = 32 * 1024 * 1024
 
 
 class InMemoryRequest(Request):
@@ -122,23 +121,6 @@ class ServingState:
         log.error("NOT READY: %s", message)
 
 
-def _wants_json() -> bool:
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
-
-
-def _error(status: int, message: str, reason: str) -> Response:
-    """A 4xx/5xx in the form the client asked for: JSON, or an HTML snippet the page can insert."""
-    if request.path == "/predict" and status < 500:
-        metrics.INVALID_INPUTS.labels(reason=reason).inc()
-    if _wants_json():
-        resp = jsonify(error=message, reason=reason)
-    else:
-        resp = Response(render_template("_error.html", message=message), mimetype="text/html")
-    resp.status_code = status
-    return resp
-
-
 def create_app(model_dir: str | Path | None = None, version_file: str | Path | None = None) -> Flask:
     """The Flask app; arguments override GG_MODEL_DIR / GG_VERSION_FILE."""
     _configure_logging()
@@ -157,122 +139,11 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
     if profiling.ENABLED:  # GG_PROFILE_DIR: per-request CPU breakdown for the bench
         app.wsgi_app = profiling.ProfileMiddleware(app.wsgi_app)
 
-    @app.before_request
-    def _start_timer():
-        profiling.lap("flask_in")
-        g.gg_start = time.perf_counter()
-
-    @app.after_request
-    def _count(resp: Response) -> Response:
-        profiling.lap("response")
-        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        seconds = time.perf_counter() - g.gg_start if "gg_start" in g else None
-        metrics.observe_request(endpoint, request.method, resp.status_code, seconds)
-        profiling.lap("metrics")
-        return resp
-
-    @app.errorhandler(RequestEntityTooLarge)
-    def _too_large(_exc):
-        limit = app.config["MAX_CONTENT_LENGTH"]
-        drained = _drain_unread_body()
-        resp = _error(413, f"upload too large: the limit is {_human_bytes(limit)}", "too_large")
-        sock = request.environ.get("gunicorn.socket")
-        if not drained and sock is not None:
-            # Too much left to read: end the connection once the answer is out.
-            resp.call_on_close(lambda: _shutdown_quietly(sock))
-        return resp
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        if request.path == "/predict":
-            return _error(exc.code or 400, exc.description or exc.name, "bad_request")
-        return exc
-
-    @app.get("/")
-    def index():
-        return render_template(
-            "index.html",
-            version=state.version or "unknown",
-            environment=state.environment if state.environment in names.ENVIRONMENTS else None,
-            classes=names.CLASSES,
-            ready=state.ready,
-            max_upload=_human_bytes(app.config["MAX_CONTENT_LENGTH"]),
-            # model.json says what the model learnt from: a synthetic or placeholder model is flagged.
-            model_notice=names.data_source_notice(
-                state.classifier.meta.get("data_source") if state.classifier is not None else None
-            ),
-        )
-
-    @app.post("/predict")
-    def predict():
-        if state.classifier is None:
-            return _error(503, "the model is not loaded: " + "; ".join(state.problems), "not_ready")
-        upload = request.files.get(UPLOAD_FIELD)
-        profiling.lap("multipart")
-        if upload is None and UPLOAD_FIELD in request.form:
-            return _error(
-                400,
-                f"the form field '{UPLOAD_FIELD}' holds text, not a file: upload the image as a file "
-                f"(for example curl -F {UPLOAD_FIELD}=@photo.jpg)",
-                "not_a_file",
-            )
-        data = _upload_bytes(upload)
-        if not data and not (upload and upload.filename):
-            # A browser form submitted without choosing a file sends an empty, unnamed part.
-            return _error(400, f"no file: send the image as the multipart form field '{UPLOAD_FIELD}'", "no_file")
-        if not data:
-            return _error(400, f"empty file: {upload.filename!r} has no content", "empty")
-        try:
-            pred = state.classifier.predict_bytes(data)
-        except preprocess.ImageTooLargeError as exc:
-            return _error(413, str(exc), "too_many_pixels")
-        except preprocess.ImageError as exc:
-            return _error(400, f"cannot classify this file: {exc}", "not_an_image")
-        metrics.observe_prediction(pred.class_name, pred.confidence)
-        profiling.lap("metrics")
-        if _wants_json():
-            return jsonify(**pred.as_dict(), model_version=state.version)
-        return render_template("_prediction.html", pred=pred)
-
-    @app.get("/test")
-    def test():
-        if state.classifier is None:
-            return Response("model not loaded\n", status=503, mimetype="text/plain")
-        pred = state.classifier.predict_image(preprocess.load_image(TEST_IMAGE))
-        metrics.observe_prediction(pred.class_name, pred.confidence)
-        return Response(pred.class_name, mimetype="text/plain")
-
-    @app.get("/version")
-    def version():
-        if state.version is None:
-            return jsonify(error="; ".join(state.problems)), 503
-        return jsonify(model_version=state.version)
-
-    @app.get("/healthz")
-    def healthz():
-        return Response("ok\n", mimetype="text/plain")
-
-    @app.get("/readyz")
-    def readyz():
-        if state.ready:
-            return jsonify(ready=True, model_version=state.version)
-        return jsonify(ready=False, reason="; ".join(state.problems)), 503
-
-    @app.get("/metrics")
-    def metrics_endpoint():
-        body, content_type = metrics.render()
-        return Response(body, content_type=content_type)
-
+    app.register_blueprint(routes.bp)
+    app.register_blueprint(feedback.bp)
+    # GG_CAPTURE_DIR: record predictions for feedback (app/capture.py); off when unset.
+    app.extensions[routes.CAPTURE_EXTENSION] = capture.Recorder.from_env()
     return app
-
-
-def _upload_bytes(upload) -> bytes:
-    """The uploaded file's bytes; from InMemoryRequest's BytesIO without a copy (getvalue shares its buffer)."""
-    if upload is None:
-        return b""
-    if isinstance(upload.stream, io.BytesIO):
-        return upload.stream.getvalue()
-    return upload.read()
 
 
 def _max_upload_bytes() -> int:
@@ -286,39 +157,6 @@ def _max_upload_bytes() -> int:
     if value <= 0:
         raise SystemExit(f"GG_MAX_UPLOAD_BYTES must be a positive integer (bytes), got {raw!r}")
     return value
-
-
-def _drain_unread_body() -> bool:
-    """Read and drop the rest of a refused upload, up to DRAIN_CAP_BYTES; True when it was all read.
-
-    gunicorn keeps the connection open after the 413; an unread body would
-    leave a worker thread waiting on it, and a client still sending would
-    never see the answer.
-    """
-    stream = request.environ.get("wsgi.input")
-    if stream is None:
-        return True
-    left = DRAIN_CAP_BYTES
-    while left > 0:
-        chunk = stream.read(min(64 * 1024, left))
-        if not chunk:
-            return True
-        left -= len(chunk)
-    return False
-
-
-def _shutdown_quietly(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-def _human_bytes(n: int) -> str:
-    for unit, size in (("MiB", 1024 * 1024), ("KiB", 1024)):
-        if n >= size:
-            return f"{n / size:g} {unit}"
-    return f"{n} bytes"
 
 
 def _configure_logging() -> None:

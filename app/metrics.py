@@ -83,6 +83,19 @@ SERVED_CONFIDENCE = Histogram(
     list(SERVED_LABELS),
     buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0),
 )
+# Online accuracy from user feedback (app/feedback.py): labelled by the environment and
+# version that made the prediction (a label may reach another worker or environment).
+FEEDBACK_OUTCOMES = ("right", "wrong")
+FEEDBACK = Counter(
+    "gourmetgram_feedback_total",
+    "User feedback on predictions, by the predicting environment and model version, and outcome (right, wrong).",
+    [*SERVED_LABELS, "outcome"],
+)
+CAPTURE_ERRORS = Counter(
+    "gourmetgram_capture_errors_total",
+    "Predictions the capture (app/capture.py) did not record, by reason; the prediction itself was answered.",
+    ["reason"],
+)
 # The routes whose series exist from the start (at 0): increase() cannot count the
 # first event of a series that appears only with it.
 PREDICT_ENDPOINT = "/predict"
@@ -117,6 +130,8 @@ def set_model_state(environment: str, version: str | None, ready: bool, classes:
     for name in classes:
         SERVED_PREDICTIONS.labels(*_served, name)
     SERVED_CONFIDENCE.labels(*_served)
+    for outcome in FEEDBACK_OUTCOMES:
+        FEEDBACK.labels(*_served, outcome)
 
 
 def code_class(status: int) -> str:

@@ -4,6 +4,7 @@ python -m bench                      everything (about 10-15 minutes on 2 cores)
 python -m bench --parts serving      only some parts; the others keep their last results
 python -m bench --duration 4         shorter load runs (each run is also capped in requests)
 python -m bench --parts canary-analysis  p95 with and without Prometheus scraping; canary deployed -> promoted
+python -m bench --parts capture      p95 of /predict with the feedback capture on vs off
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from bench import report
 
-PARTS = ("serving", "tuning", "gateway", "lifecycle", "training", "canary-analysis")
+PARTS = ("serving", "tuning", "gateway", "lifecycle", "training", "canary-analysis", "capture")
 
 
 def say(msg: str) -> None:
@@ -118,6 +119,10 @@ def run_part(part: str, work: Path, args, parts: list[str]) -> dict:
         from bench.canary_bench import run_canary
 
         return {part: run_canary(work, args.duration, args.max_requests, say)}
+    if part == "capture":
+        from bench.capture_bench import run_capture
+
+        return {part: run_capture(work, args.duration, args.max_requests, say)}
     if part in ("lifecycle", "gateway"):
         from bench.platform_bench import run_platform
 

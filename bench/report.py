@@ -240,6 +240,12 @@ def _canary_md(part: dict) -> list[str]:
     return canary_md(part)
 
 
+def _capture_md(part: dict) -> list[str]:
+    from bench.capture_bench import capture_md
+
+    return capture_md(part)
+
+
 def write_markdown(results: dict) -> str:
     lines = ["# GourmetGram benchmark results", ""]
     m = results.get("machine", {})
@@ -257,6 +263,7 @@ def write_markdown(results: dict) -> str:
         ("lifecycle", lifecycle_md),
         ("training", training_md),
         ("canary-analysis", _canary_md),
+        ("capture", _capture_md),
     )
     for key, render in sections:
         part = results.get(key)

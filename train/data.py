@@ -43,7 +43,7 @@ class Split:
         return counts
 
 
-def _class_folders(split_dir: Path) -> dict[int, Path]:
+def _class_folders(split_dir: Path, partial: bool = False) -> dict[int, Path]:
     folders: dict[int, Path] = {}
     for entry in sorted(split_dir.iterdir()):
         if not entry.is_dir() or entry.name.startswith("."):
@@ -60,13 +60,19 @@ def _class_folders(split_dir: Path) -> dict[int, Path]:
             )
         folders[idx] = entry
     missing = [names.CLASSES[i] for i in range(len(names.CLASSES)) if i not in folders]
-    if missing:
+    if missing and not partial:
         raise DataError(f"{split_dir}: no folder for class(es) {', '.join(missing)}")
     return folders
 
 
-def scan_split(root: str | Path, split: str, on_bad_image: str = "skip", check_images: bool = True) -> Split:
-    """List (and, with check_images, decode once) every image of root/split."""
+def scan_split(
+    root: str | Path, split: str, on_bad_image: str = "skip", check_images: bool = True, partial: bool = False
+) -> Split:
+    """List (and, with check_images, decode once) every image of root/split.
+
+    partial: any subset of the classes, empty class folders allowed (extra data such as
+    `invoke feedback.export` writes: only the classes users labelled).
+    """
     if on_bad_image not in ON_BAD_IMAGE:
         raise DataError(f"on_bad_image must be one of {', '.join(ON_BAD_IMAGE)}, got {on_bad_image!r}")
     root = Path(root)
@@ -76,7 +82,7 @@ def scan_split(root: str | Path, split: str, on_bad_image: str = "skip", check_i
     if not split_dir.is_dir():
         raise DataError(f"{root}: missing split {split!r} (expected {', '.join(layout.SPLITS)} folders)")
     result = Split(split, [])
-    for idx, folder in sorted(_class_folders(split_dir).items()):
+    for idx, folder in sorted(_class_folders(split_dir, partial).items()):
         files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in layout.IMAGE_SUFFIXES)
         good = 0
         for path in files:
@@ -90,7 +96,7 @@ def scan_split(root: str | Path, split: str, on_bad_image: str = "skip", check_i
                     continue
             result.samples.append((path, idx))
             good += 1
-        if good == 0:
+        if good == 0 and not partial:
             raise DataError(f"{folder}: class {names.CLASSES[idx]!r} has no readable images in split {split!r}")
     return result
 

@@ -96,6 +96,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data", type=Path, default=os.environ.get("GG_DATA_DIR"), help="Food-11 root (env GG_DATA_DIR)")
     src.add_argument("--synthetic", action="store_true", help="generate the synthetic dataset and train on it")
+    p.add_argument(
+        "--extra-data",
+        type=Path,
+        default=os.environ.get("GG_EXTRA_DATA_DIR") or None,
+        help="more training images: DIR/training/<class>/, any classes (e.g. `invoke feedback.export`; "
+        "env GG_EXTRA_DATA_DIR); validation and evaluation stay as they are",
+    )
     p.add_argument("--synthetic-dir", type=Path, help="where --synthetic writes the data (default: a temp dir)")
     p.add_argument("--preset", choices=config.PRESETS, default="full", help="hyperparameter preset (default full)")
     p.add_argument("--epochs", type=int, help="total epochs over both phases (head-only first); 0 = no training")
@@ -361,6 +368,11 @@ def flow(args: argparse.Namespace) -> int:
         else:
             data_root = Path(args.data)
         splits = data.scan_dataset(data_root, on_bad_image=cfg.on_bad_image)
+        if args.extra_data:  # users' labelled images: training only, so the gates compare like with like
+            extra = data.scan_split(args.extra_data, layout.TRAINING, on_bad_image=cfg.on_bad_image, partial=True)
+            splits[layout.TRAINING].samples.extend(extra.samples)
+            splits[layout.TRAINING].skipped.extend(extra.skipped)
+            print(f"extra training data: {len(extra.samples)} images from {args.extra_data}", flush=True)
         skipped = sum(len(s.skipped) for s in splits.values())
         for s in splits.values():
             for path, reason in s.skipped:
@@ -394,6 +406,7 @@ def flow(args: argparse.Namespace) -> int:
                     "artifact_format": args.artifact_format,
                     "init_checkpoint": str(args.init_checkpoint or ""),
                     "data": "synthetic" if args.synthetic else str(data_root),
+                    "extra_data": str(args.extra_data or ""),
                     "data_source": data_source,
                     **{f"{k}_images": len(s.samples) for k, s in splits.items()},
                     "skipped_images": skipped,

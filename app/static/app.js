@@ -1,5 +1,6 @@
 // The upload page: preview the chosen image, POST it to /predict, show the answer.
-// /predict answers an HTML snippet (the prediction, or the error) that we insert as is.
+// /predict answers an HTML snippet (the prediction, or the error) that we insert as is;
+// its feedback form (right / wrong + the right class) posts to /feedback the same way.
 (function () {
   "use strict";
   const form = document.getElementById("upload-form");
@@ -33,6 +34,21 @@
       result.innerHTML = '<div class="error">The request failed: ' + String(err).replace(/[<>&]/g, "") + "</div>";
     } finally {
       submit.disabled = false;
+    }
+  });
+
+  // The feedback form is inserted with the answer: listen on #result.
+  result.addEventListener("submit", async function (event) {
+    const fb = event.target;
+    if (!fb.classList || !fb.classList.contains("feedback")) return;
+    event.preventDefault();
+    const body = new URLSearchParams(new FormData(fb, event.submitter));
+    for (const b of fb.querySelectorAll("button")) b.disabled = true;
+    try {
+      const resp = await fetch(fb.action, { method: "POST", body: body, headers: { Accept: "text/html" } });
+      fb.outerHTML = await resp.text();
+    } catch (err) {
+      fb.outerHTML = '<div class="error">The feedback was not sent: ' + String(err).replace(/[<>&]/g, "") + "</div>";
     }
   });
 })();

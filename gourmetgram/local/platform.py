@@ -22,6 +22,7 @@ from pathlib import Path
 import requests
 
 from gourmetgram import names
+from gourmetgram.feedback import local_capture_dir, online_accuracy
 from gourmetgram.lifecycle.registry import Registry
 from gourmetgram.lifecycle.rules import Deployment
 from gourmetgram.lifecycle.target import DeployError
@@ -255,6 +256,8 @@ class LocalPlatform:
                 "GG_MODEL_DIR": str(bundle / "model"),
                 "GG_VERSION_FILE": str(bundle / "versions.txt"),
                 "GG_ENVIRONMENT": env,
+                # One capture store for all environments: feedback may reach another one via the gateway.
+                "GG_CAPTURE_DIR": str(local_capture_dir(self.state)),
                 "PYTHONDONTWRITEBYTECODE": "1",  # the bundle is read-only
             }
         )
@@ -395,8 +398,17 @@ class LocalPlatform:
             "prometheus": procs.get(prometheus.PROGRAM, {}).get("statename", "STOPPED"),
             "prometheus_url": self.prometheus_url,
             "bundles": self.bundles.tags(),
+            "feedback": _feedback(self.state),
             "processes": {n: f"{p['statename']} pid {p['pid']}" for n, p in procs.items()},
         }
+
+
+def _feedback(state: State) -> dict:
+    """Online accuracy per environment and version from the users' labels (app/feedback.py)."""
+    try:
+        return {"rows": online_accuracy(local_capture_dir(state)), "error": ""}
+    except Exception as exc:  # status must print whatever it can
+        return {"rows": [], "error": str(exc)[:300]}
 
 
 def _canary_verdict(tags: dict[str, str]) -> str:

@@ -107,6 +107,22 @@ def _print_status(p) -> None:
             if verdicts.get(v):
                 print(f"               {verdicts[v]}")
     print("bundles: " + (", ".join(s["bundles"]) or "none"))
+    _print_feedback(s.get("feedback", {}))
+
+
+def _print_feedback(fb: dict) -> None:
+    """Online accuracy from the users' labels (POST /feedback), per environment and model version."""
+    if fb.get("error"):
+        print(f"feedback: {fb['error']}")
+    if not fb.get("rows"):
+        print("feedback: no labels yet")
+        return
+    print("feedback (online accuracy from user labels):")
+    for r in fb["rows"]:
+        print(
+            f"  {r['environment']:12} {r['model_version']:8} {r['right']}/{r['labels']} right "
+            f"= {r['accuracy']:.1%}  ({r['predictions']} predictions recorded)"
+        )
 
 
 @task(help={"name": "one log (e.g. traefik, mlflow, train, staging); default: all current ones", "lines": "tail size"})

@@ -128,6 +128,31 @@ def test_promote_to_production_serves_on_every_port(platform):
         assert platform.url(env).endswith(f":{platform.settings.ports.env(env)}")
 
 
+def test_feedback_reaches_the_shared_capture_store_and_status(platform):
+    """A prediction on production, its correction sent to canary (as the gateway may): one store for all."""
+    from tests.support.app_server import jpeg_bytes
+
+    version = names.version_string(VERSIONS["good"])
+    image = jpeg_bytes()
+    pred = requests.post(
+        f"{platform.url(names.PRODUCTION)}/predict",
+        files={"file": ("food.jpg", image, "image/jpeg")},
+        headers={"Accept": "application/json"},
+        timeout=30,
+    ).json()
+    other = next(c for c in names.CLASSES if c != pred["class_name"])
+    fb = requests.post(
+        f"{platform.url(names.CANARY)}/feedback",
+        json={"prediction_id": pred["prediction_id"], "correct": False, "true_class": other},
+        timeout=30,
+    )
+    assert fb.status_code == 200, fb.text
+    assert (fb.json()["environment"], fb.json()["model_version"]) == (names.PRODUCTION, version)
+    rows = {(r["environment"], r["model_version"]): r for r in platform.status()["feedback"]["rows"]}
+    assert rows[(names.PRODUCTION, version)]["labels"] == 1
+    assert rows[(names.PRODUCTION, version)]["right"] == 0
+
+
 def test_bad_model_stops_at_staging(platform):
     good = VERSIONS["good"]
     with pytest.raises(StepFailed) as failed:

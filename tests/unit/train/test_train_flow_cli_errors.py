@@ -123,3 +123,25 @@ def test_a_pretrained_backbone_with_another_head_loads_under_a_new_head(tmp_path
     torch.save(mobilenet_v2(num_classes=1000, width_mult=1.0).state_dict(), ckpt)
     with pytest.raises(flow.FlowError, match="does not fit this MobileNetV2"):
         flow.load_checkpoint(mobilenet_v2(width_mult=0.35), ckpt)
+
+
+def test_extra_data_is_read_into_the_training_split(capsys, small_dataset, tmp_path, unreachable_uri):
+    """--extra-data (what `invoke feedback.export` writes: some classes only) joins the training split."""
+    extra = tmp_path / "feedback"
+    egg = extra / "training" / "Egg"
+    egg.mkdir(parents=True)
+    src = sorted((small_dataset / "training").glob("*/*.jpg"))[:2]
+    for i, path in enumerate(src):
+        shutil.copy(path, egg / f"p{i}.jpg")
+    code = flow.main(["--data", str(small_dataset), "--extra-data", str(extra), "--preset", "ci",
+                      "--tracking-uri", unreachable_uri, "--version-file", str(tmp_path / "v")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == flow.EXIT_MLFLOW  # the data was read before MLflow was asked
+    assert f"extra training data: 2 images from {extra}" in out
+    assert "data: training 35," in out  # 3 per class + the 2 extra
+
+
+def test_missing_extra_data(capsys, small_dataset, tmp_path, unreachable_uri):
+    code, err = _run(capsys, "--data", str(small_dataset), "--extra-data", str(tmp_path / "nothing"),
+                     "--tracking-uri", unreachable_uri, "--version-file", str(tmp_path / "v"))  # fmt: skip
+    assert code == flow.EXIT_USAGE and "dataset directory not found" in err
