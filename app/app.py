@@ -228,7 +228,7 @@ def create_app(model_dir: str | Path | None = None, version_file: str | Path | N
             return _error(413, str(exc), "too_many_pixels")
         except preprocess.ImageError as exc:
             return _error(400, f"cannot classify this file: {exc}", "not_an_image")
-        metrics.observe_prediction(pred.class_name, pred.confidence)
+        metrics.observe_prediction(pred.class_name, pred.confidence, pred.drift)
         profiling.lap("metrics")
         if _wants_json():
             return jsonify(**pred.as_dict(), model_version=state.version)
