@@ -146,12 +146,12 @@ def test_the_rules_score_equals_the_python_definition(tmp_path):
     ref["shares"] = {name: list(rng.dirichlet(np.ones(drift.BINS))) for name in drift.STATISTICS}
     hits = rng.integers(0, 6, size=(40, len(drift.STATISTICS), drift.BINS)).astype(float)
     expected = drift.window_score(ref, {name: hits[:, s, :].sum(axis=0) for s, name in enumerate(drift.STATISTICS)})
-    labels = 'gourmetgram:drift_score:10m{environment="production", model_version="1.0.3"}'
+    labels = '{environment="production", model_version="1.0.3"}'
     expr = [
         {
-            "expr": "gourmetgram:drift_score:10m",
+            "expr": "round(gourmetgram:drift_score:10m, 0.000001)",  # to 1e-6: float sums differ in the last bit
             "eval_time": "10m",
-            "exp_samples": [{"labels": labels, "value": expected}],
+            "exp_samples": [{"labels": labels, "value": round(expected, 6)}],
         }
     ]
     out = run(tmp_path, ds.drift_series(ref, hits), [], expr)
