@@ -174,5 +174,6 @@ def data_source_notice(data_source: str | None) -> str | None:
 # the cluster's Argo Events sensor -> train-model's `reason` parameter) or "manual". train/flow.py reads the
 # environment variable and sets both tags.
 TRAIN_REASON_ENV = "GG_TRAIN_REASON"
+TRAIN_REASON_MANUAL = "manual"
 TAG_TRIGGER = "trigger"
 TAG_TRIGGER_REASON = "trigger_reason"

@@ -388,7 +388,9 @@ def flow(args: argparse.Namespace) -> int:
         except MlflowException as exc:
             raise FlowError(f"MLflow: {exc}", EXIT_MLFLOW) from None
         with run_ctx as run:
-            reason = os.environ.get(names.TRAIN_REASON_ENV, "").strip()  # set by an alert's retraining
+            # Set by an alert's retraining (local hook, or train-model's `reason`, which is "manual" by default).
+            reason = os.environ.get(names.TRAIN_REASON_ENV, "").strip()
+            reason = "" if reason == names.TRAIN_REASON_MANUAL else reason
             mlflow.set_tags({names.TAG_TRIGGER: "alert" if reason else "manual", names.TAG_TRIGGER_REASON: reason})
             mlflow.log_params(
                 {
