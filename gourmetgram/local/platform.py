@@ -412,6 +412,8 @@ class LocalPlatform:
             "prometheus_url": self.prometheus_url,
             "alertmanager": procs.get(alerting.ALERTMANAGER, {}).get("statename", "STOPPED"),
             "retrain_hook": procs.get(alerting.HOOK, {}).get("statename", "STOPPED"),
+            "alertmanager_url": alerting.url(s),
+            "retrain_hook_url": alerting.hook_url(s),
             "bundles": self.bundles.tags(),
             "processes": {n: f"{p['statename']} pid {p['pid']}" for n, p in procs.items()},
         }
