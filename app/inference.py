@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from app import profiling
+from app import drift, profiling
 from gourmetgram import names, preprocess
 
 ONNX_FILE = "model.onnx"
@@ -35,6 +35,8 @@ class Prediction:
     class_name: str
     confidence: float
     probabilities: dict[str, float]
+    # Where this input falls in the model's drift reference (app/drift.py); not part of the answer.
+    drift: drift.InputDrift | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict:
         return {"class_name": self.class_name, "confidence": self.confidence, "probabilities": self.probabilities}
@@ -117,6 +119,7 @@ class Classifier:
             raise ModelLoadError(f"onnxruntime cannot load {onnx_path}: {exc}") from None
         self.input_name = self.meta.get("input_name", "input")
         self.output_name = self.meta.get("output_name", "logits")
+        self.drift_reference = drift.reference_of(self.meta)
         self._check_signature()
 
     def _check_signature(self) -> None:
@@ -153,6 +156,7 @@ class Classifier:
             class_name=self.classes[best],
             confidence=float(probs[best]),
             probabilities={c: float(p) for c, p in zip(self.classes, probs, strict=True)},
+            drift=drift.measure(self.drift_reference, x[0], self.mean, self.std, float(probs[best])),
         )
         profiling.lap("postprocess")
         return pred

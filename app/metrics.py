@@ -20,6 +20,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from app import drift
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 REQUESTS = Counter(
@@ -147,7 +149,8 @@ def observe_request(endpoint: str, method: str, status: int, seconds: float | No
         SERVED_LATENCY.labels(*_served, endpoint).observe(seconds)
 
 
-def observe_prediction(class_name: str, confidence: float) -> None:
+def observe_prediction(class_name: str, confidence: float, measured: drift.InputDrift | None = None) -> None:
     PREDICTIONS.labels(class_name=class_name).inc()
     SERVED_PREDICTIONS.labels(*_served, class_name).inc()
     SERVED_CONFIDENCE.labels(*_served).observe(confidence)
+    drift.observe(_served, measured)  # the input drift score's counts (an uploaded image, not /test)

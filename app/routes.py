@@ -129,7 +129,7 @@ def predict():
         return error(413, str(exc), "too_many_pixels")
     except preprocess.ImageError as exc:
         return error(400, f"cannot classify this file: {exc}", "not_an_image")
-    metrics.observe_prediction(pred.class_name, pred.confidence)
+    metrics.observe_prediction(pred.class_name, pred.confidence, pred.drift)
     profiling.lap("metrics")
     # Every prediction gets an id: the answer carries it, feedback (app/feedback.py) names it.
     pid = uuid.uuid4().hex

@@ -168,3 +168,12 @@ def data_source_notice(data_source: str | None) -> str | None:
     if data_source in (None, "", DATA_FOOD11):
         return None
     return DATA_SOURCE_NOTICES.get(str(data_source), f"model trained on {data_source!r} data, not Food-11")
+
+
+# Why a training ran, on its MLflow run: the alert that started it (gourmetgram/local/retrain_hook.py,
+# the cluster's Argo Events sensor -> train-model's `reason` parameter) or "manual". train/flow.py reads the
+# environment variable and sets both tags.
+TRAIN_REASON_ENV = "GG_TRAIN_REASON"
+TRAIN_REASON_MANUAL = "manual"
+TAG_TRIGGER = "trigger"
+TAG_TRIGGER_REASON = "trigger_reason"

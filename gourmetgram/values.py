@@ -87,3 +87,16 @@ def prometheus_port() -> int:
 def canary_values() -> dict:
     """The canary analysis block of the platform values (plan, checks, local timing)."""
     return dict(chart_values(names.PLATFORM)["canary"])
+
+
+def alertmanager_port() -> int:
+    return int(chart_values(names.PLATFORM)["alertmanager"]["port"])
+
+
+def retrain_values() -> dict:
+    """Webhook port and path, and the cool-down between two alert-started trainings."""
+    return dict(chart_values(names.PLATFORM)["retrain"])
+
+
+def retrain_cooldown() -> str:
+    return str(retrain_values()["cooldown"])

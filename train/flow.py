@@ -52,7 +52,7 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 from gourmetgram import names  # noqa: E402
-from train import config, data, export, fetch, layout, synthetic, trainer  # noqa: E402
+from train import config, data, drift_reference, export, fetch, layout, synthetic, trainer  # noqa: E402
 from train.model import mobilenet_v2  # noqa: E402
 
 EXIT_OK = 0
@@ -400,6 +400,10 @@ def flow(args: argparse.Namespace) -> int:
         except MlflowException as exc:
             raise FlowError(f"MLflow: {exc}", EXIT_MLFLOW) from None
         with run_ctx as run:
+            # Set by an alert's retraining (local hook, or train-model's `reason`, which is "manual" by default).
+            reason = os.environ.get(names.TRAIN_REASON_ENV, "").strip()
+            reason = "" if reason == names.TRAIN_REASON_MANUAL else reason
+            mlflow.set_tags({names.TAG_TRIGGER: "alert" if reason else "manual", names.TAG_TRIGGER_REASON: reason})
             mlflow.log_params(
                 {
                     **cfg.as_params(),
@@ -436,6 +440,8 @@ def flow(args: argparse.Namespace) -> int:
                 data_source=data_source,
                 init_checkpoint=str(args.init_checkpoint or ""),
             )
+            ref = drift_reference.attach(model_dir, data_root)  # the input drift reference, into model.json
+            print(f"drift reference: {ref['images']} held-out images, mean confidence {ref['confidence_mean']:.3f}")
 
             champion = fetch_champion(client, uri, work)
             print(

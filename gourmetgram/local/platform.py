@@ -26,7 +26,7 @@ from gourmetgram.feedback import local_capture_dir, online_accuracy
 from gourmetgram.lifecycle.registry import Registry
 from gourmetgram.lifecycle.rules import Deployment
 from gourmetgram.lifecycle.target import DeployError
-from gourmetgram.local import prometheus, services
+from gourmetgram.local import alerting, prometheus, services
 from gourmetgram.local.bundles import BundleError, BundleRegistry, verify
 from gourmetgram.local.state import (
     ARTIFACT_STORES,
@@ -42,6 +42,8 @@ from gourmetgram.local.traefik import PROGRAM as TRAEFIK
 from gourmetgram.local.traefik import Traefik
 from gourmetgram.mlflow_server import NO_TELEMETRY_ENV, free_port
 
+# Ports added after the first platforms: a state dir without them gets a free one, once.
+LATE_PORTS = ("prometheus", "alertmanager", "retrain_hook")
 APP_PREFIX = "app-"
 READY_TIMEOUT = 120.0
 # A process that answers /readyz with 503 this long has failed to load its model
@@ -92,8 +94,9 @@ class LocalPlatform:
             if artifacts not in ARTIFACT_STORES:
                 raise PlatformError(f"artifacts must be one of {', '.join(ARTIFACT_STORES)}, got {artifacts!r}")
             ports = ports or Ports.defaults()
-            if not ports.prometheus:
-                ports.prometheus = free_port(host)
+            for late in LATE_PORTS:
+                if not getattr(ports, late):
+                    setattr(ports, late, free_port(host))
             ports.check()
             saved = Settings(
                 host=host,
@@ -106,12 +109,16 @@ class LocalPlatform:
             self.state.root.mkdir(parents=True, exist_ok=True)
             self.state.save_settings(saved)
             return saved
-        if not saved.ports.prometheus:
-            # A state dir from before Prometheus was part of the platform: give it a port once.
-            saved.ports.prometheus = free_port(saved.host)
+        late = [name for name in LATE_PORTS if not getattr(saved.ports, name)]
+        for name in late:
+            # A state dir from before Prometheus (or Alertmanager) was part of the platform: a port, once.
+            setattr(saved.ports, name, free_port(saved.host))
+        if late:
             self.state.save_settings(saved)
-        if ports is not None and not ports.prometheus:
-            ports = Ports(**{**asdict(ports), "prometheus": saved.ports.prometheus})
+        if ports is not None:
+            ports = Ports(
+                **{**asdict(ports), **{n: getattr(saved.ports, n) for n in LATE_PORTS if not getattr(ports, n)}}
+            )
         asked = {"ports": ports, "host": host, "backend": backend, "artifacts": artifacts}
         for key, value in asked.items():
             if value is not None and key != "host" and value != getattr(saved, key):
@@ -167,6 +174,8 @@ class LocalPlatform:
             if self.supervisor.info(prometheus.PROGRAM) is None:  # platform started before Prometheus came
                 self.supervisor.add(prometheus.program(self.state, s))
                 prometheus.wait_ready(self.state, s)
+            if self.supervisor.info(alerting.ALERTMANAGER) is None:  # started before Alertmanager came
+                self._start_alerting(s)
             self.traefik.wait_ready()
             services.wait_mlflow(self.state, s)
             return
@@ -197,6 +206,7 @@ class LocalPlatform:
         self.traefik.wait_ready()
         prometheus.wait_ready(self.state, s)
         self.say(f"  prometheus ready at {self.prometheus_url}")
+        self._start_alerting(s)
         services.wait_mlflow(self.state, s)
         self.say(f"  mlflow ready at {self.mlflow_url}")
         deployments = self.state.deployments()
@@ -206,6 +216,12 @@ class LocalPlatform:
             cur.pid = int((self.supervisor.info(cur.program) or {}).get("pid", 0))
             self.say(f"  {env} serves {names.version_string(cur.version)} at {self.url(env)}")
         self.state.save_deployments(deployments)
+
+    def _start_alerting(self, s: Settings) -> None:
+        for program in alerting.programs(self.state, s):
+            self.supervisor.add(program)
+        alerting.wait_ready(self.state, s)
+        self.say(f"  alertmanager ready at {alerting.url(s)} -> retraining webhook {alerting.hook_url(s)}")
 
     def _check_ports_free(self, s: Settings) -> None:
         """Fail before starting anything if an entry's port is taken (Traefik would just exit)."""
@@ -397,6 +413,10 @@ class LocalPlatform:
             "traefik_url": self.traefik_url,
             "prometheus": procs.get(prometheus.PROGRAM, {}).get("statename", "STOPPED"),
             "prometheus_url": self.prometheus_url,
+            "alertmanager": procs.get(alerting.ALERTMANAGER, {}).get("statename", "STOPPED"),
+            "retrain_hook": procs.get(alerting.HOOK, {}).get("statename", "STOPPED"),
+            "alertmanager_url": alerting.url(s),
+            "retrain_hook_url": alerting.hook_url(s),
             "bundles": self.bundles.tags(),
             "feedback": _feedback(self.state),
             "processes": {n: f"{p['statename']} pid {p['pid']}" for n, p in procs.items()},

@@ -4,7 +4,8 @@ Not Debian's systemd unit (no systemd here, and it would listen on every interfa
 /etc/prometheus): our own config under <state>/prometheus, listening on 127.0.0.1 only.
 It scrapes each environment's /metrics through its Traefik entry point (so it follows
 every zero-downtime deploy without being told), Traefik's own metrics on the API entry
-point, and evaluates the canary recording rules from the one rules file in the chart.
+point, and evaluates the canary recording rules from the one rules file in the chart, and
+the retraining alerts, which it sends to the local Alertmanager (gourmetgram/local/alerting.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import requests
 import yaml
 
 from gourmetgram import names, values
+from gourmetgram.local import alerting
 from gourmetgram.local.state import PlatformError, Settings, State, wait_until, write_atomic
 from gourmetgram.local.supervisor import Program
 
@@ -42,7 +44,8 @@ def config(settings: Settings) -> dict:
     every = scrape_interval()
     return {
         "global": {"scrape_interval": every, "evaluation_interval": every, "scrape_timeout": every},
-        "rule_files": [str(RULES_FILE)],
+        "rule_files": [str(RULES_FILE), str(alerting.RULES_FILE)],
+        "alerting": alerting.prometheus_alerting(settings),
         "scrape_configs": [
             {
                 "job_name": APP_JOB,

@@ -105,6 +105,9 @@ class Ports:
     traefik_api: int
     # 0 = not chosen yet: configure() picks a free one (state dirs made before Prometheus came).
     prometheus: int = 0
+    # Alertmanager and the retraining webhook (gourmetgram/local/alerting.py); 0 = as prometheus.
+    alertmanager: int = 0
+    retrain_hook: int = 0
 
     @classmethod
     def defaults(cls, offset: int = 0) -> Ports:
@@ -116,6 +119,8 @@ class Ports:
             mlflow=values.mlflow_port() + offset,
             traefik_api=DEFAULT_TRAEFIK_API_PORT + offset,
             prometheus=values.prometheus_port() + offset,
+            alertmanager=values.alertmanager_port() + offset,
+            retrain_hook=int(values.retrain_values()["webhookPort"]) + offset,
         )
 
     def env(self, env: str) -> int:

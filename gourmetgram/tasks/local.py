@@ -93,6 +93,9 @@ def _print_status(p) -> None:
     reg = s["registry"]
     print(f"MLflow UI:   {reg['url']}  ({s['mlflow']})    Traefik dashboard: {s['traefik_url']}  ({s['traefik']})")
     print(f"Prometheus:  {s['prometheus_url']}  ({s['prometheus']})")
+    if "alertmanager_url" in s:  # retraining alerts -> webhook (gourmetgram/local/alerting.py)
+        print(f"Alertmanager: {s['alertmanager_url']}  ({s['alertmanager']})    retraining webhook: "
+              f"{s['retrain_hook_url']}  ({s['retrain_hook']})")  # fmt: skip
     verdicts = reg.get("canary_verdicts", {})  # why the canary analysis promoted or stopped a version
     if reg["error"]:
         print(f"registry: {reg['error']}")

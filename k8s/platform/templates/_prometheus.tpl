@@ -6,6 +6,13 @@ global:
   evaluation_interval: {{ .Values.prometheus.scrapeInterval }}
 rule_files:
   - /etc/prometheus/rules/canary-rules.yml
+  - /etc/prometheus/rules/retrain-alerts.yml
+# The retraining alerts go to the platform's Alertmanager (templates/alertmanager.yaml).
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets:
+            - alertmanager.{{ .Values.namespace }}.svc:{{ .Values.alertmanager.port }}
 scrape_configs:
   - job_name: gourmetgram-app
     kubernetes_sd_configs:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from gourmetgram import names
 from gourmetgram.mlflow_server import MlflowServer, no_telemetry_env
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -45,9 +46,11 @@ def client(mlflow_server):
 def run_flow(mlflow_server, tmp_path_factory):
     """Run `python train/flow.py ARGS` against the test server; returns its exit code, output and version."""
 
-    def run(*args: str) -> FlowRun:
+    def run(*args: str, **extra_env: str) -> FlowRun:
         version_file = tmp_path_factory.mktemp("flow") / "model_version"
         env = no_telemetry_env()
+        env.pop(names.TRAIN_REASON_ENV, None)
+        env.update(extra_env)
         env["MLFLOW_TRACKING_URI"] = mlflow_server.url
         proc = subprocess.run(
             [sys.executable, str(FLOW), "--preset", "ci", "--version-file", str(version_file), *args],

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gourmetgram import names
+from gourmetgram import drift, names
 from train import flow
 
 pytestmark = pytest.mark.slow
@@ -55,6 +55,9 @@ def test_ci_preset_passes_the_gate_and_is_registered(trained, client, tmp_path):
     assert meta["classes"] == list(names.CLASSES)
     assert meta["input_size"] == 48
     assert (tmp_path / "dl" / "model" / "model.onnx").stat().st_size > 100_000
+    # The input drift reference travels with the model; a training nobody's alert started says so.
+    assert drift.check_reference(meta[drift.META_KEY])["images"] > 0
+    assert run.data.tags[names.TAG_TRIGGER] == "manual" and run.data.tags[names.TAG_TRIGGER_REASON] == ""
 
 
 def test_untrained_model_fails_the_gate_and_registers_nothing(trained, run_flow, client):
@@ -95,9 +98,14 @@ def test_emulated_training_from_a_pinned_checkpoint_url(trained, run_flow, clien
 
     _, data_dir, checkpoint = trained
     sha = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    reason = "GourmetGramInputDrift: drift score 0.900 > 0.25 on production (model 1.0.3)"
     result = run_flow("--data", str(data_dir), "--init-checkpoint", checkpoint.as_uri(),
-                      "--init-checkpoint-sha256", sha, "--epochs", "0")  # fmt: skip
+                      "--init-checkpoint-sha256", sha, "--epochs", "0",
+                      **{names.TRAIN_REASON_ENV: reason})  # fmt: skip
     assert result.returncode == flow.EXIT_OK, result.stderr
+    # Started by an alert (the retraining webhook sets GG_TRAIN_REASON): the reason is on the run.
+    tags = client.get_run(client.get_model_version(names.MODEL_NAME, result.version).run_id).data.tags
+    assert tags[names.TAG_TRIGGER] == "alert" and tags[names.TAG_TRIGGER_REASON] == reason
     assert "sha256 ok" in result.stdout and f"initial weights from {checkpoint.as_uri()}" in result.stdout
     mv = client.get_model_version(names.MODEL_NAME, result.version)
     # The data was synthetic (passed with --data): the model says so, and the app will show it.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gourmetgram import names, values
-from gourmetgram.local import prometheus
+from gourmetgram.local import alerting, prometheus
 from gourmetgram.local.state import PlatformError, Ports, Settings
 from gourmetgram.local.traefik import GATEWAY, Traefik, check_weights, dynamic_config
 
@@ -62,5 +62,8 @@ def test_prometheus_config_scrapes_every_environment_and_traefik_on_loopback():
     targets = [t for c in jobs[prometheus.APP_JOB]["static_configs"] for t in c["targets"]]
     assert targets == [f"127.0.0.1:{ports.env(env)}" for env in names.ENVIRONMENTS]
     assert jobs[prometheus.TRAEFIK_JOB]["static_configs"][0]["targets"] == [f"127.0.0.1:{ports.traefik_api}"]
-    assert conf["rule_files"] == [str(prometheus.RULES_FILE)]
-    assert prometheus.RULES_FILE.is_file()
+    assert conf["rule_files"] == [str(prometheus.RULES_FILE), str(alerting.RULES_FILE)]
+    assert prometheus.RULES_FILE.is_file() and alerting.RULES_FILE.is_file()
+    # The retraining alerts go to the local Alertmanager, on loopback.
+    targets = conf["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert targets == [f"127.0.0.1:{values.alertmanager_port() + 1000}"]
