@@ -72,7 +72,7 @@ def run_canary(work: Path, duration_s: float, max_requests: int, say: Callable, 
         "machine": machine_info(),
     }
     try:
-        runner.up(p, ports=Ports(*(free_port() for _ in range(6))))
+        runner.up(p, ports=Ports.pick(free_port))
         say("  platform up; training the base version")
         base = runner.train(p).version
         runner.promote(p, names.CANARY, names.PRODUCTION, base)

@@ -39,7 +39,7 @@ def _port_free(port: int) -> bool:
 def free_port_offset(start: int = 21000, stop: int = 40000, step: int = 97) -> int:
     """An offset that moves every default platform port (8080.., 8000, 80, Traefik API) onto free ports."""
     for offset in range(start, stop, step):
-        ports = vars(Ports.defaults(offset)).values()
+        ports = Ports.defaults(offset).named().values()
         if all(_port_free(p) for p in ports):
             return offset
     raise RuntimeError("no free port offset for the local platform found")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import socket
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -110,7 +110,7 @@ class LocalPlatform:
             saved.ports.prometheus = free_port(saved.host)
             self.state.save_settings(saved)
         if ports is not None and not ports.prometheus:
-            ports = Ports(**{**asdict(ports), "prometheus": saved.ports.prometheus})
+            ports = replace(ports, prometheus=saved.ports.prometheus)
         asked = {"ports": ports, "host": host, "backend": backend, "artifacts": artifacts}
         for key, value in asked.items():
             if value is not None and key != "host" and value != getattr(saved, key):
@@ -208,7 +208,7 @@ class LocalPlatform:
 
     def _check_ports_free(self, s: Settings) -> None:
         """Fail before starting anything if an entry's port is taken (Traefik would just exit)."""
-        wanted = dict(asdict(s.ports))
+        wanted = s.ports.named()
         if s.postgres_port:
             wanted["postgres"] = s.postgres_port
         if s.s3_port:
@@ -385,7 +385,7 @@ class LocalPlatform:
         return {
             "state_dir": str(self.state.root),
             "up": up,
-            "settings": asdict(s),
+            "settings": s.as_dict(),
             "environments": envs,
             "gateway": gateway,
             "registry": registry,
@@ -417,4 +417,6 @@ def _probe(url: str) -> dict:
 
 
 def _show(value) -> str:
+    if isinstance(value, Ports):
+        return str(value.named())
     return str(asdict(value)) if hasattr(value, "__dataclass_fields__") else str(value)

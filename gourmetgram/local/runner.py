@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from gourmetgram import names, values
+from gourmetgram.lifecycle import order
 from gourmetgram.lifecycle.steps import Lifecycle, StepFailed
 from gourmetgram.local.platform import LocalPlatform
 from gourmetgram.local.state import PlatformError, PlatformLock, Ports
@@ -130,14 +131,14 @@ def train(
         _require_up(platform)
         lc = Lifecycle(platform, platform.registry(), say=platform.say, staging_timeout=staging_timeout)
         how = "load the last trained checkpoint (as the lab emulates training)" if emulate else "train"
-        with lc.step("train", f"train/flow.py (ci preset, synthetic data): {how}, model tests gate, register"):
+        with lc.step(order.TRAIN, f"train/flow.py (ci preset, synthetic data): {how}, model tests gate, register"):
             lc.version = run_training(platform, bad=bad, emulate=emulate)
             platform.say(f"    registered {names.MODEL_NAME} version {lc.version}")
         lc.release(lc.version)
         # A new canary gets the values' split (an earlier abort may have left it at 0).
         platform.set_gateway_weights(values.route_weights())
         if auto_promote:
-            with lc.step("canary analysis", f"version {lc.version}: weights, Prometheus checks, verdict"):
+            with lc.step(order.CANARY_ANALYSIS, f"version {lc.version}: weights, Prometheus checks, verdict"):
                 lc.canary_report = _analyse(platform, lc.version, load=load)
         return lc
 

@@ -26,7 +26,8 @@ import secrets
 import string
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from gourmetgram import names, values
@@ -95,11 +96,14 @@ def _read_json(path: Path, default):
 
 @dataclass
 class Ports:
-    """Loopback ports of the platform's entries. Defaults come from the Helm values."""
+    """Loopback ports of the platform's entries. Defaults come from the Helm values.
 
-    staging: int
-    canary: int
-    production: int
+    `environments` maps each of names.ENVIRONMENTS to its entry port, so a new environment
+    needs no field here. platform.json keeps one flat object, as before this mapping
+    ({"staging": 8082, "canary": 8081, "production": 8080, "gateway": 80, ...}): state dirs
+    written earlier read unchanged (from_dict / named)."""
+
+    environments: dict[str, int]
     gateway: int
     mlflow: int
     traefik_api: int
@@ -109,24 +113,49 @@ class Ports:
     @classmethod
     def defaults(cls, offset: int = 0) -> Ports:
         return cls(
-            staging=values.env_port(names.STAGING) + offset,
-            canary=values.env_port(names.CANARY) + offset,
-            production=values.env_port(names.PRODUCTION) + offset,
+            environments={env: values.env_port(env) + offset for env in names.ENVIRONMENTS},
             gateway=values.gateway_port() + offset,
             mlflow=values.mlflow_port() + offset,
             traefik_api=DEFAULT_TRAEFIK_API_PORT + offset,
             prometheus=values.prometheus_port() + offset,
         )
 
+    @classmethod
+    def pick(cls, port: Callable[[], int]) -> Ports:
+        """Every port from port(), one call each (tests and benchmarks pass a free-port finder)."""
+        return cls(
+            environments={env: port() for env in names.ENVIRONMENTS},
+            gateway=port(),
+            mlflow=port(),
+            traefik_api=port(),
+            prometheus=port(),
+        )
+
     def env(self, env: str) -> int:
-        names.namespace(env)
-        return int(getattr(self, env))
+        return int(self.environments[names.check_env(env)])
+
+    def named(self) -> dict[str, int]:
+        """Every port by its name: the environments', then the platform's (platform.json's flat form)."""
+        others = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "environments"}
+        return {**self.environments, **others}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Ports:
+        raw = dict(raw)
+        missing = [env for env in names.ENVIRONMENTS if env not in raw]
+        if missing:
+            raise PlatformError(
+                f"the saved ports {raw} have none for {', '.join(missing)}: this state dir predates that "
+                "environment; pick another state dir (GG_STATE_DIR) or remove this one"
+            )
+        environments = {env: int(raw.pop(env)) for env in names.ENVIRONMENTS}
+        return cls(environments=environments, **raw)
 
     def check(self) -> None:
-        used = list(asdict(self).values())
+        used = list(self.named().values())
         if len(set(used)) != len(used):
-            raise PlatformError(f"ports must differ: {asdict(self)}")
-        for name, port in asdict(self).items():
+            raise PlatformError(f"ports must differ: {self.named()}")
+        for name, port in self.named().items():
             if not 1 <= int(port) <= 65535:
                 raise PlatformError(f"port {name}={port} is out of range")
 
@@ -140,13 +169,17 @@ class Settings:
     postgres_port: int = 0
     s3_port: int = 0
 
+    def as_dict(self) -> dict:
+        """The settings as platform.json holds them (ports flat, see Ports)."""
+        return {**asdict(self), "ports": self.ports.named()}
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2) + "\n"
+        return json.dumps(self.as_dict(), indent=2) + "\n"
 
     @classmethod
     def from_dict(cls, raw: dict) -> Settings:
         raw = dict(raw)
-        raw["ports"] = Ports(**raw["ports"])
+        raw["ports"] = Ports.from_dict(raw["ports"])
         return cls(**raw)
 
 

@@ -166,8 +166,9 @@ def canary(c, version, load=True):
     """Canary analysis: move the gateway 10->25->50->100, check Prometheus each interval; promote, abort or pause."""
     from gourmetgram.local import runner
 
+    n = _version(version)
     p = _platform()
-    report = _run("local.canary", runner.canary, p, _version(version), load=load)
+    report = _run("local.canary", runner.canary, p, n, load=load)
     _print_verdict(report)
     if report["verdict"] == "abort":
         raise Exit("canary analysis ABORTED the candidate (see above)", code=1)
@@ -190,9 +191,10 @@ def promote_(c, from_, to, version):
     """Promote an approved version from one environment to the next (copy tag, deploy, alias)."""
     from gourmetgram.local import runner
 
+    source, target, n = _env(from_), _env(to), _version(version)
     p = _platform()
-    _run("local.promote", runner.promote, p, from_, to, _version(version))
-    print(f"{to} ({p.url(to)}) serves {names.version_string(_version(version))}")
+    _run("local.promote", runner.promote, p, source, target, n)
+    print(f"{target} ({p.url(target)}) serves {names.version_string(n)}")
 
 
 @task(help={"env": "environment to roll back (staging, canary or production)"})
@@ -200,9 +202,18 @@ def rollback(c, env):
     """Put back the previous known-good version of an environment."""
     from gourmetgram.local import runner
 
+    env = _env(env)
     p = _platform()
     n = _run("local.rollback", runner.rollback, p, env)
     print(f"{env} ({p.url(env)}) serves {names.version_string(n)} again")
+
+
+def _env(text) -> str:
+    """An environment typed by the user: one of names.ENVIRONMENTS, else a usage error (exit 2)."""
+    try:
+        return names.check_env(str(text))
+    except ValueError as exc:
+        raise Exit(str(exc), code=2) from None
 
 
 def _version(text) -> int:

@@ -141,7 +141,7 @@ def _local_platform():
     platform = LocalPlatform(root, say=print)
     try:
         # The same library calls as `invoke local.up` and `invoke local.train`, on free ports.
-        runner.up(platform, ports=Ports(*(free_port() for _ in range(6))))
+        runner.up(platform, ports=Ports.pick(free_port))
         lc = runner.train(platform)
         runner.promote(platform, names.CANARY, names.PRODUCTION, lc.version)
     except BaseException:

@@ -310,16 +310,7 @@ def platform_harness(tmp_path_factory) -> Iterator[PlatformHarness]:
     harness = PlatformHarness(platform=None, tmp=tmp)
     plat = LocalPlatform(root=tmp / "state", say=harness.say)
     harness.platform = plat
-    plat.configure(
-        ports=Ports(
-            staging=free_port(),
-            canary=free_port(),
-            production=free_port(),
-            gateway=free_port(),
-            mlflow=free_port(),
-            traefik_api=free_port(),
-        )
-    )
+    plat.configure(ports=Ports.pick(free_port))
     try:
         plat.up()
         yield harness

@@ -40,7 +40,7 @@ def platform_factory():
     def make(backend: str | None = None, artifacts: str | None = None) -> LocalPlatform:
         p = LocalPlatform(_make_state_dir(), say=Recorder())
         made.append(p)
-        ports = Ports(*(free_port() for _ in range(6)))
+        ports = Ports.pick(free_port)
         runner.up(p, ports=ports, backend=backend, artifacts=artifacts)
         return p
 
