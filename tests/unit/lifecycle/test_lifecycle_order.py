@@ -168,3 +168,42 @@ def test_bench_groups_the_timings_by_the_declared_stages():
     assert list(STEP_GROUPS) == [s.title for s in order.STAGES]
     timings = {step: 1.0 for s in order.RELEASE for step in s.steps}
     assert group_steps(timings) == {s.title: float(len(s.steps)) for s in order.RELEASE}
+
+
+def submitters(name: str) -> list[str]:
+    """workflows/*.yaml files whose templates submit a Workflow of template `name`."""
+    found = []
+    for path in sorted(WORKFLOWS.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            for template in (doc or {}).get("spec", {}).get("templates", []):
+                manifest = (template.get("resource") or {}).get("manifest") or ""
+                if re.search(rf"workflowTemplateRef:\s*\n\s*name:\s*{re.escape(name)}\s*$", manifest, re.M):
+                    found.append(path.name)
+    return sorted(set(found))
+
+
+def _readme_files_to_touch(title: str) -> set[str]:
+    text = (WORKFLOWS.parent / "README.md").read_text().split("## Where a change goes", 1)[-1]
+    (row,) = [line for line in text.splitlines() if line.startswith(f"| {title}")]
+    return set(re.findall(r"`([\w./<>*-]+\.(?:py|ya?ml|json|tpl|tf))`", row.split(" | ")[1]))
+
+
+def test_readme_step_row_names_the_files_a_step_after_canary_touches():
+    """README's 'new lifecycle step' row: order.py and steps.py (release() runs a stage by its method), the
+    new template, the one that submits the stage after canary today, and the list of applied templates."""
+    after_canary = submitters(order.stage("canary_analysis").workflows[0])
+    assert after_canary == ["test-staging.yaml"]
+    want = {
+        "gourmetgram/lifecycle/order.py",
+        "gourmetgram/lifecycle/steps.py",
+        "workflows/<step>.yaml",
+        *(f"workflows/{name}" for name in after_canary),
+        "ansible/argocd/workflow_templates_apply.yml",
+        "tests/unit/k8s/test_argo_workflows_parse.py",
+    }
+    assert _readme_files_to_touch("new lifecycle step") == want
+    # A stage's template is only on the cluster if the apply playbook lists it.
+    play = yaml.safe_load((WORKFLOWS.parent / "ansible/argocd/workflow_templates_apply.yml").read_text())[0]
+    applied = set(play["vars"]["gg_workflow_templates"])
+    missing = {f"{wf}.yaml" for s in order.STAGES for wf in s.workflows} - applied
+    assert not missing, f"add {sorted(missing)} to ansible/argocd/workflow_templates_apply.yml gg_workflow_templates"
