@@ -84,6 +84,11 @@ class Settings:
     def ssh_key_path(self) -> str:
         return os.path.expanduser(self.ssh_key)
 
+    def revision(self, branch: str | None = None) -> str:
+        """The revision a workflow clones: --branch when given, else GG_REPO_REVISION (one source)."""
+        self.require("repo_url", "repo_revision")
+        return branch or self.repo_revision
+
 
 ENV_NAMES = {
     "suffix": "GG_SUFFIX",
