@@ -55,8 +55,9 @@ def run_canary(work: Path, duration_s: float, max_requests: int, say: Callable, 
     from gourmetgram.canary import plan
     from gourmetgram.lifecycle.steps import Lifecycle
     from gourmetgram.local import runner
-    from gourmetgram.local.platform import LocalPlatform, free_port
+    from gourmetgram.local.platform import LocalPlatform
     from gourmetgram.local.state import PlatformLock, Ports
+    from gourmetgram.proc_helpers import free_port
 
     state = work / "canary-state"
     if state.exists():

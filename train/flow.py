@@ -41,7 +41,7 @@ if __package__ in (None, ""):
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
     sys.path.insert(0, str(_here.parent))
 
-from gourmetgram.mlflow_server import NO_TELEMETRY_ENV
+from gourmetgram.proc_helpers import NO_TELEMETRY_ENV
 
 os.environ.update(NO_TELEMETRY_ENV)
 

@@ -54,21 +54,6 @@ def state_dir(path: str | Path | None = None) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
-def wait_until(what: str, check, timeout: float, log_hint: Path | None = None) -> None:
-    """Poll check() until it is truthy; PlatformError naming `what` (and where to look) after timeout."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception as exc:  # any failure of the probe means "not yet"
-            last = f" (last error: {str(exc).splitlines()[0][:200]})"
-        time.sleep(0.3)
-    hint = f"; see {log_hint}" if log_hint else ""
-    raise PlatformError(f"{what} not ready within {timeout:.0f}s{last}{hint}")
-
-
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

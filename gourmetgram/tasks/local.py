@@ -227,7 +227,7 @@ def demo(c, port_offset=0):
     _run("demo", runner.up, p, ports=_ports(port_offset))
     print("== train and release to canary")
     lc = _run("demo", runner.train, p)
-    if p.deployed_version(names.PRODUCTION) is None:
+    if p.target.deployed_version(names.PRODUCTION) is None:
         # The very first version has no production to be compared with: promoted by hand.
         print("== promote canary -> production (first version: nothing to compare with)")
         promo = _run("demo", runner.promote, p, names.CANARY, names.PRODUCTION, lc.version)

@@ -128,12 +128,13 @@ def endpoints(target) -> Endpoints:
 def _local_platform():
     """(platform, started_here): the user's running platform if it serves every environment, else a fresh one."""
     from gourmetgram.local import runner
-    from gourmetgram.local.platform import LocalPlatform, free_port
+    from gourmetgram.local.platform import LocalPlatform
     from gourmetgram.local.state import Ports
+    from gourmetgram.proc_helpers import free_port
 
     existing = LocalPlatform(say=lambda *_: None)
     if existing.state.settings() is not None and existing.supervisor.running():
-        if all(existing.deployed_version(env) is not None for env in names.ENVIRONMENTS):
+        if all(existing.target.deployed_version(env) is not None for env in names.ENVIRONMENTS):
             print(f"integration: checking the running local platform in {existing.state.root}")
             return existing, False
     root = Path(tempfile.mkdtemp(prefix="gg-local-it-"))

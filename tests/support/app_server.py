@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from gourmetgram import names
-from gourmetgram.mlflow_server import free_port
+from gourmetgram.proc_helpers import free_port
 from train import export
 from train.model import mobilenet_v2
 
@@ -29,7 +29,6 @@ __all__ = [
     "AppServer",
     "TINY_INPUT_SIZE",
     "child_pids",
-    "free_port",
     "jpeg_bytes",
     "make_tiny_model",
     "start_app",

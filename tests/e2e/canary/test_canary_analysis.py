@@ -37,9 +37,9 @@ def candidate(platform, base: int, fault: str = "") -> int:
     new = reg._client.create_model_version(names.MODEL_NAME, mv.source, run_id=mv.run_id)
     n = int(new.version)
     if fault:
-        platform.app_env_overrides[n] = {"GG_TEST_FAULT": fault}
+        platform.target.app_env_overrides[n] = {"GG_TEST_FAULT": fault}
     with PlatformLock(platform.state, "test release"):
-        Lifecycle(platform, reg, say=platform.say).release(n)
+        Lifecycle(platform.target, reg, say=platform.say).release(n)
     platform.set_gateway_weights({names.PRODUCTION: 90, names.CANARY: 10})
     return n
 
@@ -52,7 +52,7 @@ def load(platform, clients: int = 6) -> LoadGenerator:
 
 def _state(platform) -> dict:
     return {
-        "production": platform.deployed_version(names.PRODUCTION),
+        "production": platform.target.deployed_version(names.PRODUCTION),
         "aliases": {a: v for a, v in platform.registry().aliases().items() if a != names.ALIAS_CANARY},
     }
 
@@ -65,7 +65,7 @@ def test_a_healthy_candidate_is_promoted_unattended_with_zero_gateway_errors(pla
     print("load during the rollout:", summary)
     assert report["verdict"] == decide.PROMOTE, report["reason"]
     assert [s["weight"] for s in report["steps"]] == list(PLAN.steps[:-1])
-    assert platform.deployed_version(names.PRODUCTION) == n
+    assert platform.target.deployed_version(names.PRODUCTION) == n
     assert platform.registry().aliases()[names.ALIAS_PRODUCTION] == n
     assert platform.gateway_weights() == {names.PRODUCTION: 90, names.CANARY: 10}
     assert summary["non_2xx"] == 0, summary
@@ -81,7 +81,7 @@ def test_a_healthy_candidate_is_promoted_unattended_with_zero_gateway_errors(pla
 def test_a_planted_bad_candidate_is_aborted_within_two_intervals(platform, base, fault, failing_check, capsys):
     n = candidate(platform, base, fault)
     before = _state(platform)
-    known_good = platform.deployed_version(names.PRODUCTION)
+    known_good = platform.target.deployed_version(names.PRODUCTION)
     gen = load(platform)
     t0 = time.monotonic()
     report = runner.canary(platform, n, load=False)
@@ -94,7 +94,7 @@ def test_a_planted_bad_candidate_is_aborted_within_two_intervals(platform, base,
     assert report["weight_zero_after_s"] <= 5.0
     assert platform.gateway_weights() == {names.PRODUCTION: 100, names.CANARY: 0}
     assert _state(platform) == before  # production's version and every alias but canary unchanged
-    assert platform.deployed_version(names.CANARY) == known_good
+    assert platform.target.deployed_version(names.CANARY) == known_good
     assert platform.registry().aliases()[names.ALIAS_CANARY] == known_good
     assert record.aborted(platform.registry().tags(n))
     # local.status tells why.

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from gourmetgram.local import runner
-from gourmetgram.local.platform import LocalPlatform, free_port
+from gourmetgram.local.platform import LocalPlatform
 from gourmetgram.local.state import Ports
+from gourmetgram.proc_helpers import free_port
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")

@@ -145,7 +145,7 @@ def test_bad_model_stops_at_staging(platform):
     assert not platform.registry().is_approved(bad)
     # Every environment still serves the good version; staging keeps its previous one.
     assert _serving(platform) == dict.fromkeys(names.ENVIRONMENTS, names.version_string(good))
-    assert platform.deployed_version(names.STAGING) == good
+    assert platform.target.deployed_version(names.STAGING) == good
 
 
 def test_promote_refuses_an_unapproved_version(platform):
@@ -263,7 +263,7 @@ def test_lifecycle_cli_the_argo_steps_use(platform, tmp_path):
     assert (tmp_path / "versions.txt").read_text().strip() == names.version_string(good)
     assert {"model.onnx", "model.json"} <= {p.name for p in (tmp_path / "model").iterdir()}
     staging = platform.url(names.STAGING)
-    current = platform.deployed_version(names.STAGING)
+    current = platform.target.deployed_version(names.STAGING)
     passed = _cli(platform, "test-staging", "--url", staging, "--version", str(current), "--no-approve")
     assert passed.returncode == 0, passed.stderr
     failed = _cli(platform, "test-staging", "--url", staging, "--version", str(bad), "--timeout", "2")
