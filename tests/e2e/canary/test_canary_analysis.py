@@ -16,7 +16,7 @@ from gourmetgram import names
 from gourmetgram.canary import decide, plan, record
 from gourmetgram.canary.load import LoadGenerator, images
 from gourmetgram.lifecycle.steps import Lifecycle
-from gourmetgram.local import runner
+from gourmetgram.local import operations
 from gourmetgram.local.state import PlatformLock
 
 pytestmark = pytest.mark.slow
@@ -25,8 +25,8 @@ PLAN = plan.from_values(local=True)
 
 @pytest.fixture(scope="module")
 def base(platform):
-    lc = runner.train(platform)
-    runner.promote(platform, names.CANARY, names.PRODUCTION, lc.version)
+    lc = operations.train(platform)
+    operations.promote(platform, names.CANARY, names.PRODUCTION, lc.version)
     return lc.version
 
 
@@ -60,7 +60,7 @@ def _state(platform) -> dict:
 def test_a_healthy_candidate_is_promoted_unattended_with_zero_gateway_errors(platform, base):
     n = candidate(platform, base)
     gen = load(platform)
-    report = runner.canary(platform, n, load=False)
+    report = operations.canary(platform, n, load=False)
     summary = gen.stop()
     print("load during the rollout:", summary)
     assert report["verdict"] == decide.PROMOTE, report["reason"]
@@ -84,7 +84,7 @@ def test_a_planted_bad_candidate_is_aborted_within_two_intervals(platform, base,
     known_good = platform.target.deployed_version(names.PRODUCTION)
     gen = load(platform)
     t0 = time.monotonic()
-    report = runner.canary(platform, n, load=False)
+    report = operations.canary(platform, n, load=False)
     took = time.monotonic() - t0
     print(f"{fault}: verdict {report['verdict']} after {took:.1f}s; load {gen.stop()}")
     assert report["verdict"] == decide.ABORT, report["reason"]
@@ -109,7 +109,7 @@ def test_a_planted_bad_candidate_is_aborted_within_two_intervals(platform, base,
 def test_no_traffic_is_inconclusive_never_a_pass(platform, base):
     n = candidate(platform, base)
     before = _state(platform)
-    report = runner.canary(platform, n, load=False)
+    report = operations.canary(platform, n, load=False)
     assert report["verdict"] == decide.PAUSE, report["reason"]
     measurements = [m for s in report["steps"] for m in s["measurements"]]
     assert len(measurements) == PLAN.inconclusive_limit + 1

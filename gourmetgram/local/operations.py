@@ -1,4 +1,5 @@
-"""The local platform's commands, as the invoke tasks (and tests) call them.
+"""The local platform's operations (up, down, train, canary, promote, rollback), as the invoke
+tasks (and tests) call them. (Not a command runner: that is gourmetgram/cluster/runner.py.)
 
 Every command that changes the platform holds the state dir's lock, so two of
 them at once cannot corrupt state; the second gets a clear LockBusy message.
