@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from gourmetgram.local.state import Ports
+from gourmetgram.paths import REPO_ROOT
 from gourmetgram.proc_helpers import NO_TELEMETRY_ENV
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 TIMINGS_RE = re.compile(r"^step timings: (?P<steps>.*); total (?P<total>[\d.]+)s\s*$")
 STEP_RE = re.compile(r"^(?P<name>.+) (?P<sec>[\d.]+)s$")
 

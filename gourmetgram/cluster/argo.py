@@ -14,9 +14,10 @@ import yaml
 
 from gourmetgram import names
 from gourmetgram.cluster.runner import Step
-from gourmetgram.cluster.settings import REPO_ROOT, Settings
+from gourmetgram.cluster.settings import Settings
 from gourmetgram.cluster.ssh import remote_step
 from gourmetgram.cluster.workflow_defaults import branch_image_tag
+from gourmetgram.paths import REPO_ROOT
 
 WORKFLOWS_DIR = REPO_ROOT / "workflows"
 ARGO_NAMESPACE = "argo"

@@ -11,7 +11,8 @@ import json
 from gourmetgram import names
 from gourmetgram.cluster import workflow_defaults
 from gourmetgram.cluster.runner import Step
-from gourmetgram.cluster.settings import REPO_ROOT, Settings
+from gourmetgram.cluster.settings import Settings
+from gourmetgram.paths import REPO_ROOT
 
 ANSIBLE_DIR = REPO_ROOT / "ansible"
 ANSIBLE_CONFIG = ANSIBLE_DIR / "ansible.cfg"

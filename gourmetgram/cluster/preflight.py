@@ -29,7 +29,8 @@ import yaml
 from gourmetgram.cluster import cloud, ssh
 from gourmetgram.cluster.inventory import DEFAULT_NODES, proxy_command
 from gourmetgram.cluster.runner import Step
-from gourmetgram.cluster.settings import REPO_ROOT, Settings, SettingsError
+from gourmetgram.cluster.settings import Settings, SettingsError
+from gourmetgram.paths import REPO_ROOT
 
 CLOUD_NAME = "openstack"  # the cloud our openstack/terraform commands name (OS_CLOUD, the provider)
 VERSIONS_FILE = REPO_ROOT / "ansible" / "vars" / "versions.yml"

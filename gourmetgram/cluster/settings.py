@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from gourmetgram.paths import REPO_ROOT
+
 DEFAULT_SETTINGS_FILE = REPO_ROOT / "settings.env"
 EXAMPLE_SETTINGS_FILE = REPO_ROOT / "settings.env.example"
 SETTINGS_FILE_ENV = "GG_SETTINGS_FILE"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from gourmetgram.cluster.settings import REPO_ROOT, Settings
+from gourmetgram.cluster.settings import Settings
+from gourmetgram.paths import REPO_ROOT
 
 WORKFLOWS_DIR = REPO_ROOT / "workflows"
 APPLY_PLAYBOOK = REPO_ROOT / "ansible" / "argocd" / "workflow_templates_apply.yml"

@@ -20,9 +20,10 @@ from gourmetgram import names, values
 from gourmetgram.lifecycle.steps import Lifecycle, StepFailed
 from gourmetgram.local.platform import LocalPlatform
 from gourmetgram.local.state import PlatformError, PlatformLock, Ports
+from gourmetgram.paths import REPO_ROOT
 from gourmetgram.proc_helpers import no_telemetry_env
 
-FLOW = values.REPO_ROOT / "train" / "flow.py"
+FLOW = REPO_ROOT / "train" / "flow.py"
 
 
 def up(
@@ -97,7 +98,7 @@ def run_training(platform: LocalPlatform, bad: bool = False, emulate: bool = Fal
     with log.open("a") as fh:
         fh.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
         proc = subprocess.Popen(
-            cmd, cwd=values.REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         for line in proc.stdout:  # progress: the flow's own lines, also kept in the log
             fh.write(line)

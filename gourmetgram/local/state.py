@@ -31,9 +31,10 @@ from pathlib import Path
 
 from gourmetgram import names, values
 from gourmetgram.lifecycle.rules import Deployment
+from gourmetgram.paths import REPO_ROOT
 
 STATE_ENV = "GG_STATE_DIR"
-DEFAULT_STATE_DIR = values.REPO_ROOT / ".state" / "local"
+DEFAULT_STATE_DIR = REPO_ROOT / ".state" / "local"
 # Traefik's API/dashboard port: a local-only mechanic, not part of the Helm values.
 DEFAULT_TRAEFIK_API_PORT = 8089
 BACKENDS = ("sqlite", "postgres")

@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from gourmetgram import names
+from gourmetgram.paths import REPO_ROOT
 from gourmetgram.proc_helpers import free_port
 from train import export
 from train.model import mobilenet_v2
@@ -35,7 +36,6 @@ __all__ = [
     "wait_for",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY_INPUT_SIZE = 32
 READY_TIMEOUT_S = 60.0
 

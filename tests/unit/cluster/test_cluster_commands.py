@@ -12,7 +12,7 @@ import yaml
 
 from gourmetgram import names, values
 from gourmetgram.cluster import argo, cloud, playbooks, ssh, workflow_defaults
-from gourmetgram.cluster.settings import REPO_ROOT
+from gourmetgram.paths import REPO_ROOT
 
 SSH = (
     "ssh", "-i", "{key}", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "cc@203.0.113.10",

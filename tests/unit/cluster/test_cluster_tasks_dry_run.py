@@ -17,7 +17,8 @@ from invoke import Context, Exit
 
 from gourmetgram.cluster import argo, cloud, food11, playbooks, ssh
 from gourmetgram.cluster import runner as runner_mod
-from gourmetgram.cluster.settings import REPO_ROOT, load_settings
+from gourmetgram.cluster.settings import load_settings
+from gourmetgram.paths import REPO_ROOT
 from gourmetgram.tasks import cluster as tasks
 
 LAB_TASKS = [

@@ -16,7 +16,8 @@ from invoke import Context
 
 from gourmetgram.cluster import playbooks
 from gourmetgram.cluster import workflow_defaults as wd
-from gourmetgram.cluster.settings import REPO_ROOT, Settings
+from gourmetgram.cluster.settings import Settings
+from gourmetgram.paths import REPO_ROOT
 from gourmetgram.tasks import cluster as tasks
 
 FORK = "https://git.example.org/someone/food-fork.git"

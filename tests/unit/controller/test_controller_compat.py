@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from invoke import Context, Exit
 
+from gourmetgram.paths import REPO_ROOT as REPO
 from gourmetgram.tasks import requires
 
-REPO = Path(__file__).resolve().parents[3]
 # Packages only the full install has: loading the task collection must not import them.
 LOCAL_ONLY = ("torch", "mlflow", "onnxruntime", "numpy", "flask", "supervisor", "PIL", "boto3", "nox", "train", "app")
 
