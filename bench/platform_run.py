@@ -15,10 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench.procs import NO_TELEMETRY
 from gourmetgram.local.state import Ports
+from gourmetgram.paths import REPO_ROOT
+from gourmetgram.proc_helpers import NO_TELEMETRY_ENV
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 TIMINGS_RE = re.compile(r"^step timings: (?P<steps>.*); total (?P<total>[\d.]+)s\s*$")
 STEP_RE = re.compile(r"^(?P<name>.+) (?P<sec>[\d.]+)s$")
 
@@ -63,7 +63,7 @@ def parse_timings(output: str) -> tuple[dict[str, float], float | None]:
 
 def run_invoke(args: list[str], state_dir: Path, log_path: Path, say, timeout_s: float = 1800) -> dict:
     """Run `invoke <args>` with GG_STATE_DIR; returns wall time, parsed step timings and the output."""
-    env = {**os.environ, **NO_TELEMETRY, "GG_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **NO_TELEMETRY_ENV, "GG_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "invoke", *args]
     say(f"  $ GG_STATE_DIR={state_dir} invoke {' '.join(args)}   (output: {log_path})")
     start = time.monotonic()

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from gourmetgram.paths import REPO_ROOT
+
 VERSIONS_FILE = REPO_ROOT / "ansible" / "vars" / "versions.yml"
 CACHE_ROOT = REPO_ROOT / ".cache" / "gateway-api"
 ENV = "GG_GATEWAY_SCHEMAS"

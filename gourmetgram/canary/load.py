@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from gourmetgram import values
+from gourmetgram.paths import REPO_ROOT
 
 
 def check_loopback(url: str) -> None:
@@ -50,7 +50,7 @@ def images(data_root: Path | None = None, limit: int = 66) -> list[bytes]:
             buf = io.BytesIO()
             Image.fromarray(rng.integers(0, 255, size=(72, 96, 3), dtype=np.uint8), "RGB").save(buf, "JPEG")
             found.append(buf.getvalue())
-        found.append((values.REPO_ROOT / "app" / "static" / "test.jpg").read_bytes())
+        found.append((REPO_ROOT / "app" / "static" / "test.jpg").read_bytes())
     return found[:limit]
 
 

@@ -20,8 +20,7 @@ import json
 import re
 
 from gourmetgram import names
-from gourmetgram.cluster import commands as cmd
-from gourmetgram.cluster import workflow_defaults
+from gourmetgram.cluster import argo, ssh, workflow_defaults
 from gourmetgram.cluster.runner import Step
 from gourmetgram.cluster.settings import Settings
 
@@ -47,7 +46,7 @@ def pvc_manifest() -> dict:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {"name": PVC_NAME, "namespace": cmd.ARGO_NAMESPACE, "labels": _labels()},
+        "metadata": {"name": PVC_NAME, "namespace": argo.ARGO_NAMESPACE, "labels": _labels()},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": PVC_SIZE}}},
     }
 
@@ -64,7 +63,7 @@ def job_manifest(settings: Settings, branch: str, on_gpu_node: bool = False) -> 
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": JOB_NAME, "namespace": cmd.ARGO_NAMESPACE, "labels": _labels()},
+        "metadata": {"name": JOB_NAME, "namespace": argo.ARGO_NAMESPACE, "labels": _labels()},
         "spec": {
             "backoffLimit": 1,
             "ttlSecondsAfterFinished": 86400,
@@ -103,7 +102,7 @@ def job_manifest(settings: Settings, branch: str, on_gpu_node: bool = False) -> 
 
 
 def _kubectl(settings: Settings, ip: str, *args: str, title: str, stdin: str | None = None, capture=False) -> Step:
-    return cmd.remote_step(settings, ip, ["kubectl", "-n", cmd.ARGO_NAMESPACE, *args], stdin=stdin,
+    return ssh.remote_step(settings, ip, ["kubectl", "-n", argo.ARGO_NAMESPACE, *args], stdin=stdin,
                            capture=capture, title=title)  # fmt: skip
 
 
@@ -136,7 +135,7 @@ def load_steps(settings: Settings, ip: str, branch: str, on_gpu_node: bool = Fal
 
 def gpu_nodes_step(settings: Settings, ip: str) -> Step:
     remote = ["kubectl", "get", "nodes", "-o", "json"]
-    return cmd.remote_step(settings, ip, remote, capture=True, title=f"nodes with {GPU_RESOURCE} (train on a GPU?)")
+    return ssh.remote_step(settings, ip, remote, capture=True, title=f"nodes with {GPU_RESOURCE} (train on a GPU?)")
 
 
 def gpu_count(nodes_json: str) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from gourmetgram.cluster.settings import REPO_ROOT
+from gourmetgram.paths import REPO_ROOT
 
 DEFAULT_NODES = {"node1": "192.168.1.11", "node2": "192.168.1.12", "node3": "192.168.1.13"}
 DEFAULT_USER = "cc"

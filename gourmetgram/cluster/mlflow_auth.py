@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from gourmetgram import names, values
-from gourmetgram.cluster.settings import REPO_ROOT
+from gourmetgram.paths import REPO_ROOT
 
 NETRC_FILE = REPO_ROOT / ".state" / "cluster" / "mlflow.netrc"
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gourmetgram.cluster.settings import REPO_ROOT
+from gourmetgram.paths import REPO_ROOT
 
 
 class CommandFailed(RuntimeError):

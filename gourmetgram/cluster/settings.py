@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from gourmetgram.paths import REPO_ROOT
+
 DEFAULT_SETTINGS_FILE = REPO_ROOT / "settings.env"
 EXAMPLE_SETTINGS_FILE = REPO_ROOT / "settings.env.example"
 SETTINGS_FILE_ENV = "GG_SETTINGS_FILE"
@@ -83,6 +84,11 @@ class Settings:
 
     def ssh_key_path(self) -> str:
         return os.path.expanduser(self.ssh_key)
+
+    def revision(self, branch: str | None = None) -> str:
+        """The revision a workflow clones: --branch when given, else GG_REPO_REVISION (one source)."""
+        self.require("repo_url", "repo_revision")
+        return branch or self.repo_revision
 
 
 ENV_NAMES = {

@@ -1,7 +1,7 @@
 """The lifecycle Target on the cluster: image tags in the cluster registry, Argo CD syncs.
 
 Every method reaches the cluster the way the other cluster tasks do: ssh to
-node1 and kubectl there (gourmetgram.cluster.commands builds each argv), so a
+node1 and kubectl there (gourmetgram.cluster.argo builds each argv), so a
 Runner in dry-run mode prints the exact commands instead of running them.
 
     build           submit build-container-image (build-only=true) and wait
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from gourmetgram import names, values
-from gourmetgram.cluster import commands as cmd
+from gourmetgram.cluster import argo
 from gourmetgram.cluster.runner import CommandFailed, Runner, Step, format_elapsed
 from gourmetgram.cluster.settings import Settings
 from gourmetgram.lifecycle.registry import Registry
@@ -60,14 +60,14 @@ class ClusterTarget:
     def build(self, model_version: int, registry: Registry | None = None) -> str:
         """The image staging-1.0.N, built in the cluster from the registered model (the registry is MLflow's,
         which the workflow reads itself)."""
-        steps = cmd.build_image_steps(self.settings, self.floating_ip, model_version, self.branch)
+        steps = argo.build_image_steps(self.settings, self.floating_ip, model_version, self.branch)
         phase = self._submit_and_wait(steps, "build-container-image")
         if phase not in (None, "Succeeded"):
             raise CommandFailed(f"build-container-image ended {phase}: {self._logs_hint()}")
         return names.image_tag(names.STAGING, model_version)
 
     def copy_tag(self, source_env: str, target_env: str, model_version: int) -> str:
-        self.runner.run(cmd.copy_image_step(self.settings, self.floating_ip, source_env, target_env, model_version))
+        self.runner.run(argo.copy_image_step(self.settings, self.floating_ip, source_env, target_env, model_version))
         return names.image_tag(target_env, model_version)
 
     def deploy(self, env: str, model_version: int) -> None:
@@ -75,7 +75,7 @@ class ClusterTarget:
 
         Kubernetes rolls the Deployment (readiness probe on /readyz), so the old pod serves until the new one
         is ready; a version that never gets ready leaves the old pod serving."""
-        steps = cmd.deploy_image_steps(self.settings, self.floating_ip, env, model_version)
+        steps = argo.deploy_image_steps(self.settings, self.floating_ip, env, model_version)
         phase = self._submit_and_wait(steps, "deploy-container-image")
         if phase not in (None, "Succeeded"):
             raise DeployError(
@@ -99,7 +99,7 @@ class ClusterTarget:
     # -- helpers ------------------------------------------------------------------------------
     def _application(self, env: str) -> dict | None:
         """The Application object (None in a dry-run, where nothing is read)."""
-        out = self.runner.run(cmd.argocd_app_step(self.settings, self.floating_ip, env))
+        out = self.runner.run(argo.argocd_app_step(self.settings, self.floating_ip, env))
         if out is None:
             return None
         try:
@@ -116,16 +116,17 @@ class ClusterTarget:
         for step in steps:
             created = self.runner.run(step)
         if created is None:  # dry-run: show the poll command once
-            self.runner.say(f"then, every {self.poll_seconds:g} s until {'/'.join(cmd.WORKFLOW_DONE_PHASES)}:")
-            self.runner.run(cmd.workflow_phase_step(self.settings, self.floating_ip, cmd.created_placeholder(template)))
+            self.runner.say(f"then, every {self.poll_seconds:g} s until {'/'.join(argo.WORKFLOW_DONE_PHASES)}:")
+            placeholder = argo.created_placeholder(template)
+            self.runner.run(argo.workflow_phase_step(self.settings, self.floating_ip, placeholder))
             return None
         created = created.strip()
         self._last_created = created
         timeout = self.timeout if self.timeout is not None else self.wait_limit(template)
         waited = 0.0
         while True:
-            phase = (self.runner.run(cmd.workflow_phase_step(self.settings, self.floating_ip, created)) or "").strip()
-            if phase in cmd.WORKFLOW_DONE_PHASES:
+            phase = (self.runner.run(argo.workflow_phase_step(self.settings, self.floating_ip, created)) or "").strip()
+            if phase in argo.WORKFLOW_DONE_PHASES:
                 self.runner.say(f"{created}: {phase}")
                 return phase
             if waited >= timeout:
@@ -139,13 +140,13 @@ class ClusterTarget:
     @staticmethod
     def wait_limit(template: str) -> float:
         """Seconds to wait for a Workflow of `template`: its deadline plus the margin."""
-        return cmd.workflow_deadline(template) + WORKFLOW_WAIT_MARGIN_SECONDS
+        return argo.workflow_deadline(template) + WORKFLOW_WAIT_MARGIN_SECONDS
 
     def _logs_hint(self) -> str:
         name = self._last_created.split("/")[-1]
         return (
             f"see the Argo Workflows UI (invoke tunnel --service workflows) or, on node1, "
-            f"kubectl -n {cmd.ARGO_NAMESPACE} logs -l workflows.argoproj.io/workflow={name}"
+            f"kubectl -n {argo.ARGO_NAMESPACE} logs -l workflows.argoproj.io/workflow={name}"
         )
 
 

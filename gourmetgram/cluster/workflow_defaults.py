@@ -3,7 +3,7 @@
 workflows/*.yaml carry placeholders for them (`repo-url: GG_REPO_URL`, `branch: main`).
 `invoke workflows.apply` renders the lifecycle templates and the CronWorkflow with the
 settings' values as parameter defaults (render_templates) and the playbook applies exactly
-that; every submission by invoke passes them too (commands.py), so neither a placeholder
+that; every submission by invoke passes them too (argo.py, playbooks.py), so neither a placeholder
 nor another branch is ever cloned.
 """
 
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from gourmetgram.cluster.settings import REPO_ROOT, Settings
+from gourmetgram.cluster.settings import Settings
+from gourmetgram.paths import REPO_ROOT
 
 WORKFLOWS_DIR = REPO_ROOT / "workflows"
 APPLY_PLAYBOOK = REPO_ROOT / "ansible" / "argocd" / "workflow_templates_apply.yml"

@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 from gourmetgram.controller import terraform
+from gourmetgram.paths import REPO_ROOT
 
 HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[1]
 REQUIREMENTS = HERE / "requirements.txt"
 CONSTRAINTS = HERE / "controller-constraints.txt"
 DEFAULT_VENV = REPO_ROOT / ".venv-controller"

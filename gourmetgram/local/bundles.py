@@ -24,6 +24,7 @@ from pathlib import Path
 from gourmetgram import names, values
 from gourmetgram.lifecycle.registry import Registry
 from gourmetgram.local.state import PlatformError
+from gourmetgram.paths import REPO_ROOT
 
 MANIFEST = "manifest.json"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".pytest_cache")
@@ -129,13 +130,13 @@ class BundleRegistry:
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{tag}."))
         try:
             registry.fetch_model(model_version, tmp)
-            app_src = values.REPO_ROOT / "app"
+            app_src = REPO_ROOT / "app"
             if not (app_src / "app.py").is_file():
                 raise BundleError(f"no app code at {app_src} (app/app.py missing)")
             shutil.copytree(app_src, tmp / "app", ignore=_IGNORE)
             pkg = tmp / "gourmetgram"
             pkg.mkdir()
-            for module in sorted((values.REPO_ROOT / "gourmetgram").glob("*.py")):
+            for module in sorted((REPO_ROOT / "gourmetgram").glob("*.py")):
                 shutil.copy2(module, pkg / module.name)
             for chart in names.ENVIRONMENTS + (names.PLATFORM,):
                 src = values.K8S_DIR / chart / "values.yaml"

@@ -32,9 +32,10 @@ from pathlib import Path
 
 from gourmetgram import names, values
 from gourmetgram.lifecycle.rules import Deployment
+from gourmetgram.paths import REPO_ROOT
 
 STATE_ENV = "GG_STATE_DIR"
-DEFAULT_STATE_DIR = values.REPO_ROOT / ".state" / "local"
+DEFAULT_STATE_DIR = REPO_ROOT / ".state" / "local"
 # Traefik's API/dashboard port: a local-only mechanic, not part of the Helm values.
 DEFAULT_TRAEFIK_API_PORT = 8089
 BACKENDS = ("sqlite", "postgres")
@@ -53,21 +54,6 @@ def state_dir(path: str | Path | None = None) -> Path:
     """The platform's state directory: explicit path, else $GG_STATE_DIR, else .state/local."""
     chosen = path or os.environ.get(STATE_ENV) or DEFAULT_STATE_DIR
     return Path(chosen).expanduser().resolve()
-
-
-def wait_until(what: str, check, timeout: float, log_hint: Path | None = None) -> None:
-    """Poll check() until it is truthy; PlatformError naming `what` (and where to look) after timeout."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception as exc:  # any failure of the probe means "not yet"
-            last = f" (last error: {str(exc).splitlines()[0][:200]})"
-        time.sleep(0.3)
-    hint = f"; see {log_hint}" if log_hint else ""
-    raise PlatformError(f"{what} not ready within {timeout:.0f}s{last}{hint}")
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:

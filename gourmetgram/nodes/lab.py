@@ -26,6 +26,7 @@ from gourmetgram.cluster.inventory import DEFAULT_NODES
 from gourmetgram.nodes import image
 from gourmetgram.nodes.playbooks import ansible_env
 from gourmetgram.nodes.podman import Podman, PodmanError
+from gourmetgram.paths import REPO_ROOT
 
 # The lab's nodes and private addresses, as Terraform and the cluster inventory have them.
 NODES = dict(DEFAULT_NODES)
@@ -67,7 +68,7 @@ def prepare_host() -> None:
 
 
 def default_state_dir() -> Path:
-    return Path(os.environ.get("GG_NODES_DIR", Path(__file__).resolve().parents[2] / ".state" / "nodes"))
+    return Path(os.environ.get("GG_NODES_DIR", REPO_ROOT / ".state" / "nodes"))
 
 
 @dataclass

@@ -10,7 +10,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-ANSIBLE_DIR = Path(__file__).resolve().parents[2] / "ansible"
+from gourmetgram.paths import REPO_ROOT
+
+ANSIBLE_DIR = REPO_ROOT / "ansible"
 # The lab's node-level playbooks, in lab order; tag `node` selects the parts
 # of post_k8s that need no Kubernetes (cc in group docker, the IPv6 sysctl).
 NODE_PLAYBOOKS = (

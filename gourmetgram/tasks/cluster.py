@@ -15,8 +15,7 @@ from datetime import datetime, timezone
 from invoke import Collection, Exit, task
 
 from gourmetgram import names
-from gourmetgram.cluster import commands as cmd
-from gourmetgram.cluster import food11, mlflow_auth, workflow_defaults
+from gourmetgram.cluster import argo, cloud, food11, mlflow_auth, playbooks, ssh, workflow_defaults
 from gourmetgram.cluster import preflight as pf
 from gourmetgram.cluster.inventory import (
     DEFAULT_NODES,
@@ -64,7 +63,8 @@ def _run_all(runner: Runner, steps) -> list[str | None]:
 
 def _require_ansible_files(runner: Runner) -> None:
     """The playbooks need the generated inventory.yml + ansible.cfg (a dry-run only notes their absence)."""
-    missing = [p for p in (cmd.ANSIBLE_DIR / "inventory.yml", cmd.ANSIBLE_DIR / "ansible.cfg") if not p.is_file()]
+    ansible = playbooks.ANSIBLE_DIR
+    missing = [p for p in (ansible / "inventory.yml", ansible / "ansible.cfg") if not p.is_file()]
     if not missing:
         return
     message = (
@@ -94,9 +94,9 @@ def _floating_ip(settings: Settings, runner: Runner) -> str:
     """GG_FLOATING_IP, else Terraform's output floating_ip_out."""
     if settings.floating_ip:
         return settings.floating_ip
-    out = _run_all(runner, [cmd.terraform_output_step(settings)])[0]
+    out = _run_all(runner, [cloud.terraform_output_step(settings)])[0]
     if out is None:  # dry-run
-        return cmd.FLOATING_IP_PLACEHOLDER
+        return ssh.FLOATING_IP_PLACEHOLDER
     return _guard(floating_ip_from_terraform_output, out)
 
 
@@ -107,9 +107,9 @@ def _node_access(settings: Settings, probe: pf.Probe) -> pf.NodeAccess | None:
     """node1's floating IP from GG_FLOATING_IP or Terraform's output; None before `provision`."""
     ip = settings.floating_ip
     if not ip:
-        out = probe.run(cmd.terraform_output_step(settings))
+        out = probe.run(cloud.terraform_output_step(settings))
         if out is None:
-            ip = cmd.FLOATING_IP_PLACEHOLDER
+            ip = ssh.FLOATING_IP_PLACEHOLDER
         elif out.ok:
             try:
                 ip = floating_ip_from_terraform_output(out.stdout)
@@ -165,27 +165,27 @@ def lease(c, dry_run=False):
     settings = _settings("suffix")
     runner = Runner(dry_run)
     runner.say(
-        f"project {settings.project or '(GG_PROJECT unset)'} at {settings.site}: lease {cmd.lease_name(settings)}"
+        f"project {settings.project or '(GG_PROJECT unset)'} at {settings.site}: lease {cloud.lease_name(settings)}"
     )
     _check_clouds_yaml(settings, runner)
-    flavor = _run_all(runner, [cmd.flavor_id_step(settings)])[0]
-    flavor_id = flavor.strip() if flavor else f"<flavor id of {cmd.LEASE_FLAVOR}>"
-    _run_all(runner, [cmd.lease_create_step(settings, flavor_id, datetime.now(timezone.utc))])
-    shown = _run_all(runner, [cmd.lease_show_step(settings)])[0]
+    flavor = _run_all(runner, [cloud.flavor_id_step(settings)])[0]
+    flavor_id = flavor.strip() if flavor else f"<flavor id of {cloud.LEASE_FLAVOR}>"
+    _run_all(runner, [cloud.lease_create_step(settings, flavor_id, datetime.now(timezone.utc))])
+    shown = _run_all(runner, [cloud.lease_show_step(settings)])[0]
     if shown is None:
-        runner.say(f"dry-run: the reservation ID would be printed here (lease {cmd.lease_name(settings)})")
+        runner.say(f"dry-run: the reservation ID would be printed here (lease {cloud.lease_name(settings)})")
         return
     # Blazar fills in the reserved flavor once the lease starts (seconds): look again a few times.
     for _attempt in range(LEASE_SHOW_ATTEMPTS):
         try:
-            reservation = cmd.reservation_from_lease_json(shown)
+            reservation = cloud.reservation_from_lease_json(shown)
             break
         except ValueError:
             time.sleep(LEASE_SHOW_DELAY)
-            shown = _run_all(runner, [cmd.lease_show_step(settings)])[0]
+            shown = _run_all(runner, [cloud.lease_show_step(settings)])[0]
     else:
-        reservation = _guard(cmd.reservation_from_lease_json, shown)
-    runner.say(f"\nlease {cmd.lease_name(settings)}: reservation (flavor ID) {reservation}")
+        reservation = _guard(cloud.reservation_from_lease_json, shown)
+    runner.say(f"\nlease {cloud.lease_name(settings)}: reservation (flavor ID) {reservation}")
     runner.say(f"next: set GG_RESERVATION={reservation} in settings.env, then `invoke provision`")
 
 
@@ -204,7 +204,7 @@ def provision(c, dry_run=False, replace=None, no_preflight=False):
         _preflight(settings, "cloud", dry_run, then="provision")
     _check_clouds_yaml(settings, runner)
     started = time.monotonic()
-    outputs = _run_all(runner, _guard(cmd.provision_steps, settings, replace))
+    outputs = _run_all(runner, _guard(cloud.provision_steps, settings, replace))
     if dry_run:
         runner.say("would write ansible/inventory.yml and ansible/ansible.cfg for floating_ip_out")
         return
@@ -237,13 +237,13 @@ def inventory(c, dry_run=False, floating_ip=None):
 @task(help={"dry_run": DRY_RUN_HELP})
 def hello(c, dry_run=False):
     """[3] Ansible "Hello, world": hostname of every node through the jump host."""
-    _run_playbooks(dry_run, cmd.hello_steps())
+    _run_playbooks(dry_run, playbooks.hello_steps())
 
 
 @task(
     help={
         "dry_run": DRY_RUN_HELP,
-        "from_stage": f"resume at this stage: {', '.join(cmd.K8S_STAGES)}",
+        "from_stage": f"resume at this stage: {', '.join(playbooks.K8S_STAGES)}",
         "no_preflight": NO_PREFLIGHT_HELP,
     }
 )
@@ -251,7 +251,7 @@ def k8s(c, dry_run=False, from_stage=None, no_preflight=False):
     """[4] Kubernetes: pre_k8s, Kubespray cluster.yml (up to an hour), post_k8s; progress + elapsed; --from-stage."""
     # GG_REGISTRY_MIRROR is optional; when set, it must be a URL.
     mirror = _settings().registry_mirror
-    stages = cmd.k8s_stages(_settings("registry_mirror").registry_mirror if mirror else None)
+    stages = playbooks.k8s_stages(_settings("registry_mirror").registry_mirror if mirror else None)
     names_ = [name for name, _ in stages]
     if from_stage is not None and from_stage not in names_:
         raise Exit(f"error: unknown stage {from_stage!r}: expected one of {', '.join(names_)}", code=2)
@@ -292,7 +292,7 @@ def argocd_add(c, env, dry_run=False):
     settings = _settings("repo_url", "repo_revision")
     # MLflow accepts node1's floating IP as Host: the platform needs it (GG_FLOATING_IP or Terraform's output).
     ip = _floating_ip(settings, Runner(dry_run)) if env == names.PLATFORM else None
-    _run_playbooks(dry_run, _guard(cmd.argocd_add_steps, settings, env, ip))
+    _run_playbooks(dry_run, _guard(playbooks.argocd_add_steps, settings, env, ip))
 
 
 BRANCH_HELP = "branch or tag of GG_REPO_URL to {what} (default GG_REPO_REVISION)"
@@ -302,14 +302,14 @@ BRANCH_HELP = "branch or tag of GG_REPO_URL to {what} (default GG_REPO_REVISION)
 def workflows_build_init(c, dry_run=False, branch=None):
     """[6] One-off workflow: the initial app images staging/canary/production-1.0.0."""
     settings = _settings("repo_url", "repo_revision")
-    _run_playbooks(dry_run, _guard(cmd.build_init_steps, settings, branch))
+    _run_playbooks(dry_run, _guard(playbooks.build_init_steps, settings, branch))
 
 
 @task(help={"dry_run": DRY_RUN_HELP, "branch": BRANCH_HELP.format(what="build")})
 def workflows_build_training_init(c, dry_run=False, branch=None):
     """[7] One-off workflow: the training image (label git.commit)."""
     settings = _settings("repo_url", "repo_revision")
-    _run_playbooks(dry_run, _guard(cmd.build_training_init_steps, settings, branch))
+    _run_playbooks(dry_run, _guard(playbooks.build_training_init_steps, settings, branch))
 
 
 @task(help={"dry_run": DRY_RUN_HELP})
@@ -325,13 +325,13 @@ def workflows_apply(c, dry_run=False):
     else:
         path = _guard(workflow_defaults.write_rendered, settings)
         runner.say(f"rendered {path}: repo-url={settings.repo_url} branch={settings.repo_revision}")
-    _run_playbooks(dry_run, _guard(cmd.templates_apply_steps, settings))
+    _run_playbooks(dry_run, _guard(playbooks.templates_apply_steps, settings))
 
 
 def _submit(runner: Runner, steps, next_hint: str) -> None:
     created = _run_all(runner, steps)[-1]
     if created:
-        runner.say(f"\nsubmitted {created.strip()} in namespace {cmd.ARGO_NAMESPACE}")
+        runner.say(f"\nsubmitted {created.strip()} in namespace {argo.ARGO_NAMESPACE}")
         runner.say(next_hint)
 
 
@@ -370,7 +370,7 @@ def train(c, dry_run=False, branch=None, bad=False, synthetic=False, emulate=Fal
     # The workflow mounts the claim: it must exist even for synthetic data (empty then).
     _run_all(runner, [food11.pvc_step(settings, ip)])
     extra = {"train-args": args, "gpus": "1" if gpus and not synthetic else "0"}
-    steps = _guard(cmd.train_steps, settings, ip, branch, bad, extra)
+    steps = _guard(argo.train_steps, settings, ip, branch, bad, extra)
     _submit(runner, steps, "watch it: `invoke tunnel --service workflows`; then `invoke status`")
 
 
@@ -418,7 +418,7 @@ def promote(c, version, dry_run=False, from_=names.CANARY, to=names.PRODUCTION):
     if dry_run:
         runner.say(
             f"a real run stops here unless version {n} is {names.ALIAS_STAGING_APPROVED} in MLflow "
-            f"({cmd.mlflow_url(ip)}) and {names.app_name(from_)} runs {names.image_tag(from_, n)}"
+            f"({ssh.mlflow_url(ip)}) and {names.app_name(from_)} runs {names.image_tag(from_, n)}"
         )
     else:
         _guard(_read, _mlflow_login, settings, runner, ip)
@@ -426,7 +426,7 @@ def promote(c, version, dry_run=False, from_=names.CANARY, to=names.PRODUCTION):
         refusal = rules.promotion_refusal(from_, to, n, approved, source_version)
         if refusal:
             raise Exit(f"refused: {refusal}", code=1)
-    steps = _guard(cmd.promote_steps, settings, ip, from_, to, n)
+    steps = _guard(argo.promote_steps, settings, ip, from_, to, n)
     _submit(runner, steps, "then `invoke status` shows the new tag and alias")
 
 
@@ -445,7 +445,7 @@ def _read(fn, *args):
 
 def _mlflow_login(settings: Settings, runner: Runner, floating_ip: str) -> None:
     """Read MLflow's basic-auth user on node1 and hand it to this process's MLflow client and curl (not printed)."""
-    out = runner.run(cmd.mlflow_credentials_step(settings, floating_ip))
+    out = runner.run(ssh.mlflow_credentials_step(settings, floating_ip))
     if out is None:  # dry-run
         return
     username, password = mlflow_auth.credentials_from_secret_json(out)
@@ -455,7 +455,7 @@ def _mlflow_login(settings: Settings, runner: Runner, floating_ip: str) -> None:
 
 def _registry(floating_ip: str) -> Registry:
     """The cluster's MLflow model registry (the platform's MLflow on node1's floating IP)."""
-    return Registry(cmd.mlflow_url(floating_ip))
+    return Registry(ssh.mlflow_url(floating_ip))
 
 
 def _registry_call(fn):
@@ -477,10 +477,10 @@ def rollback(c, env, dry_run=False):
         _guard(_read, target.history, env)  # prints the read; the choice needs its answer and MLflow's approvals
         runner.say(
             f"a real run picks the newest earlier version in that history that passed the staging test "
-            f"(approval in MLflow, {cmd.mlflow_url(ip)}), shown here as {cmd.VERSION_PLACEHOLDER}, and deploys it:"
+            f"(approval in MLflow, {ssh.mlflow_url(ip)}), shown here as {argo.VERSION_PLACEHOLDER}, and deploys it:"
         )
-        target.deploy(env, cmd.VERSION_PLACEHOLDER)  # dry-run: prints the submit and the poll
-        runner.say(f"then sets alias {env} -> {cmd.VERSION_PLACEHOLDER} in MLflow")
+        target.deploy(env, argo.VERSION_PLACEHOLDER)  # dry-run: prints the submit and the poll
+        runner.say(f"then sets alias {env} -> {argo.VERSION_PLACEHOLDER} in MLflow")
         return
     _guard(_read, _mlflow_login, settings, runner, ip)
     lifecycle = Lifecycle(target, _registry_call(lambda: _registry(ip)), say=runner.say)
@@ -498,14 +498,14 @@ def status(c, dry_run=False):
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
     images = {}
-    for env, step in cmd.deployed_image_steps(settings, ip):
+    for env, step in ssh.deployed_image_steps(settings, ip):
         try:  # an environment not added yet is not an error here
             images[env] = runner.run(step)
         except CommandFailed:
             images[env] = None
     try:
         _mlflow_login(settings, runner, ip)
-        model, versions = (runner.run(step) for step in cmd.mlflow_steps(ip))
+        model, versions = (runner.run(step) for step in ssh.mlflow_steps(ip))
         registry = None if dry_run else _guard(_summarise_registry, model, versions)
     except CommandFailed as exc:
         registry = f"  MLflow did not answer ({exc}); is the platform added and synced?"
@@ -513,7 +513,7 @@ def status(c, dry_run=False):
         registry = f"  {exc}"
     if dry_run:
         return
-    runner.say(f"\nMLflow {cmd.mlflow_url(ip)}  model {names.MODEL_NAME}")
+    runner.say(f"\nMLflow {ssh.mlflow_url(ip)}  model {names.MODEL_NAME}")
     runner.say(registry)
     runner.say("environments:")
     for env in names.ENVIRONMENTS:
@@ -546,7 +546,7 @@ def tunnel(c, service, dry_run=False):
     settings = _settings()
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
-    step = _guard(cmd.tunnel_step, settings, ip, service)
+    step = _guard(ssh.tunnel_step, settings, ip, service)
     try:
         runner.run(step)
     except CommandFailed as exc:
@@ -561,7 +561,7 @@ def destroy(c, dry_run=False):
     settings = _settings("suffix", "key", "reservation")
     runner = Runner(dry_run)
     _check_clouds_yaml(settings, runner)
-    _run_all(runner, cmd.destroy_steps(settings))
+    _run_all(runner, cloud.destroy_steps(settings))
 
 
 def register(ns: Collection) -> None:

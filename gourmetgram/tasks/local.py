@@ -11,7 +11,7 @@ from gourmetgram.tasks.requires import needs_full_install
 
 
 def _platform():
-    from gourmetgram.local.runner import state_from_env
+    from gourmetgram.local.operations import state_from_env
 
     return state_from_env()
 
@@ -46,13 +46,13 @@ def _ports(offset: int):
 )
 def up(c, port_offset=0, postgres=False, s3=False):
     """Start the local platform: MLflow, Traefik and every deployed environment (state in GG_STATE_DIR)."""
-    from gourmetgram.local import runner
+    from gourmetgram.local import operations
 
     p = _platform()
     start = time.monotonic()
     _run(
         "local.up",
-        runner.up,
+        operations.up,
         p,
         ports=_ports(port_offset),
         backend="postgres" if postgres else None,
@@ -65,10 +65,10 @@ def up(c, port_offset=0, postgres=False, s3=False):
 @task
 def down(c):
     """Stop every process of the local platform; bundles, registry and deployments stay for the next up."""
-    from gourmetgram.local import runner
+    from gourmetgram.local import operations
 
     p = _platform()
-    _run("local.down", runner.down, p)
+    _run("local.down", operations.down, p)
     print(f"local platform stopped (state kept in {p.state.root})")
 
 
@@ -145,11 +145,11 @@ def logs(c, name="", lines=20):
 )
 def train(c, bad=False, emulate=False, auto_promote=False, load=True):
     """Train (ci preset) and run the lifecycle: development -> staging -> test -> staging-approved -> canary."""
-    from gourmetgram.local import runner
+    from gourmetgram.local import operations
 
     p = _platform()
     start = time.monotonic()
-    lc = _run("local.train", runner.train, p, bad=bad, emulate=emulate, auto_promote=auto_promote, load=load)
+    lc = _run("local.train", operations.train, p, bad=bad, emulate=emulate, auto_promote=auto_promote, load=load)
     _print_timings(lc.timings, time.monotonic() - start)
     print(f"version {lc.version} serves in staging ({p.url(names.STAGING)}) and canary ({p.url(names.CANARY)})")
     if lc.canary_report:
@@ -164,11 +164,11 @@ def train(c, bad=False, emulate=False, auto_promote=False, load=True):
 )
 def canary(c, version, load=True):
     """Canary analysis: move the gateway 10->25->50->100, check Prometheus each interval; promote, abort or pause."""
-    from gourmetgram.local import runner
+    from gourmetgram.local import operations
 
     n = _version(version)
     p = _platform()
-    report = _run("local.canary", runner.canary, p, n, load=load)
+    report = _run("local.canary", operations.canary, p, n, load=load)
     _print_verdict(report)
     if report["verdict"] == "abort":
         raise Exit("canary analysis ABORTED the candidate (see above)", code=1)
@@ -189,22 +189,22 @@ def _print_verdict(report: dict) -> None:
 )
 def promote_(c, from_, to, version):
     """Promote an approved version from one environment to the next (copy tag, deploy, alias)."""
-    from gourmetgram.local import runner
+    from gourmetgram.local import operations
 
     source, target, n = _env(from_), _env(to), _version(version)
     p = _platform()
-    _run("local.promote", runner.promote, p, source, target, n)
+    _run("local.promote", operations.promote, p, source, target, n)
     print(f"{target} ({p.url(target)}) serves {names.version_string(n)}")
 
 
 @task(help={"env": "environment to roll back (staging, canary or production)"})
 def rollback(c, env):
     """Put back the previous known-good version of an environment."""
-    from gourmetgram.local import runner
+    from gourmetgram.local import operations
 
     env = _env(env)
     p = _platform()
-    n = _run("local.rollback", runner.rollback, p, env)
+    n = _run("local.rollback", operations.rollback, p, env)
     print(f"{env} ({p.url(env)}) serves {names.version_string(n)} again")
 
 
@@ -230,27 +230,27 @@ def _print_timings(timings, total: float) -> None:
 @task(help={"port_offset": "add this to every default port"})
 def demo(c, port_offset=0):
     """The main job: platform up, synthetic data, lifecycle to canary, promotion to production, summary."""
-    from gourmetgram.local import runner
+    from gourmetgram.local import operations
 
     p = _platform()
     start = time.monotonic()
     print("== local platform up")
-    _run("demo", runner.up, p, ports=_ports(port_offset))
+    _run("demo", operations.up, p, ports=_ports(port_offset))
     print("== train and release to canary")
-    lc = _run("demo", runner.train, p)
-    if p.deployed_version(names.PRODUCTION) is None:
+    lc = _run("demo", operations.train, p)
+    if p.target.deployed_version(names.PRODUCTION) is None:
         # The very first version has no production to be compared with: promoted by hand.
         print("== promote canary -> production (first version: nothing to compare with)")
-        promo = _run("demo", runner.promote, p, names.CANARY, names.PRODUCTION, lc.version)
+        promo = _run("demo", operations.promote, p, names.CANARY, names.PRODUCTION, lc.version)
         print("== train a second version; the canary analysis decides (built-in load generator)")
-        lc2 = _run("demo", runner.train, p, emulate=True, auto_promote=True)
+        lc2 = _run("demo", operations.train, p, emulate=True, auto_promote=True)
         _print_verdict(lc2.canary_report)
         print("second version: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in lc2.timings))
         timings = lc.timings + promo.timings  # the first version's lifecycle (what bench/ parses)
         lc = lc2
     else:
         print("== canary analysis -> production (built-in load generator)")
-        report = _run("demo", runner.canary, p, lc.version)
+        report = _run("demo", operations.canary, p, lc.version)
         _print_verdict(report)
         timings = lc.timings
     total = time.monotonic() - start

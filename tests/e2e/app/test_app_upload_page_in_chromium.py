@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gourmetgram import names
+from gourmetgram.paths import REPO_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -24,7 +25,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-APP_DIR = Path(__file__).resolve().parents[3] / "app"
+APP_DIR = REPO_ROOT / "app"
 
 
 @pytest.fixture(scope="module")

@@ -119,8 +119,9 @@ def test_copy_tag_is_an_identical_read_only_bundle(tmp_path):
 def test_up_refuses_a_taken_port_before_starting_anything(tmp_path):
     import socket
 
-    from gourmetgram.local.platform import LocalPlatform, free_port
+    from gourmetgram.local.platform import LocalPlatform
     from gourmetgram.local.state import PlatformError
+    from gourmetgram.proc_helpers import free_port
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
