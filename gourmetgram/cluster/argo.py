@@ -100,23 +100,6 @@ def train_steps(
     return [submit_step(settings, floating_ip, workflow, f"train {what} from branch {branch}")]
 
 
-def build_image_steps(
-    settings: Settings, floating_ip: str, version: int | str, branch: str | None = None
-) -> list[Step]:
-    """Submit build-container-image with build-only=true: fetch the model, build and push staging-1.0.N."""
-    tag = names.image_tag(names.STAGING, version)
-    branch = settings.revision(branch)
-    params = {
-        "model-version": str(int(version)),
-        "branch": branch,
-        "repo-url": str(settings.repo_url),
-        "train-image-tag": _train_image_tag(settings),
-        "build-only": "true",
-    }
-    workflow = workflow_from_template("build-container-image", params)
-    return [submit_step(settings, floating_ip, workflow, f"build and push {tag} (branch {branch})")]
-
-
 def deploy_image_steps(settings: Settings, floating_ip: str, env: str, version: int | str) -> list[Step]:
     """Submit deploy-container-image: Argo CD `app set gourmetgram-<env> --helm-set-string image.tag=<env>-1.0.N`,
     sync, wait. The workflow holds the one copy of those argocd commands (and the admin login they need)."""
@@ -130,14 +113,14 @@ def deploy_image_steps(settings: Settings, floating_ip: str, env: str, version: 
     return [submit_step(settings, floating_ip, workflow, f"Argo CD {names.app_name(env)}: image.tag={tag}, sync")]
 
 
-def promote_steps(settings: Settings, floating_ip: str, source: str, target: str, version: int | str) -> list[Step]:
-    """Submit promote-model (source-environment, target-environment, model-version)."""
-    names.check_promotion(source, target)
-    tag = names.image_tag(target, version)  # validates the version
+def promote_steps(settings: Settings, floating_ip: str, source: str, target: str, version: int) -> list[Step]:
+    """Submit promote-model (source-environment, target-environment, model-version). The task has checked the
+    input and asked rules.promotion_refusal; the workflow's check-promotion asks names.py again in the cluster."""
+    tag = names.image_tag(target, version)
     params = {
         "source-environment": source,
         "target-environment": target,
-        "model-version": str(int(version)),
+        "model-version": str(version),
         # The training image of the deployed revision runs check-promotion and the alias step.
         "train-image-tag": _train_image_tag(settings),
     }
@@ -158,28 +141,6 @@ def workflow_phase_step(settings: Settings, floating_ip: str, created: str) -> S
     """The phase of a submitted Workflow (`created` as `kubectl create -o name` printed it)."""
     remote = ["kubectl", "-n", ARGO_NAMESPACE, "get", created, "-o", "jsonpath={.status.phase}"]
     return remote_step(settings, floating_ip, remote, capture=True, title=f"phase of {created}")
-
-
-def copy_image_image() -> str:
-    """The skopeo image promote-model's copy-image step runs (one pin, in the workflow)."""
-    doc = yaml.safe_load((WORKFLOWS_DIR / "promote-model.yaml").read_text())
-    for template in doc["spec"]["templates"]:
-        if template["name"] == "copy-image":
-            return template["script"]["image"]
-    raise ValueError("workflows/promote-model.yaml has no copy-image template")
-
-
-def copy_image_step(settings: Settings, floating_ip: str, source: str, target: str, version: int | str) -> Step:
-    """skopeo copy <source>-1.0.N -> <target>-1.0.N in a one-off pod (promote-model's copy-image, same image)."""
-    names.check_promotion(source, target)
-    src, dst = names.image_ref(source, version), names.image_ref(target, version)
-    pod = "copy-" + names.image_tag(target, version).replace(".", "-")
-    remote = [
-        "kubectl", "run", "-n", ARGO_NAMESPACE, pod, f"--image={copy_image_image()}",
-        "--restart=Never", "--rm", "-i", "--quiet", "--pod-running-timeout=5m", "--command", "--",
-        "skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false", f"docker://{src}", f"docker://{dst}",
-    ]  # fmt: skip
-    return remote_step(settings, floating_ip, remote, title=f"copy image {src} -> {names.image_tag(target, version)}")
 
 
 def argocd_app_step(settings: Settings, floating_ip: str, env: str) -> Step:

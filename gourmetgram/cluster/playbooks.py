@@ -20,12 +20,11 @@ KUBESPRAY_DIR = ANSIBLE_DIR / "k8s" / "kubespray"
 KUBESPRAY_VENV = REPO_ROOT / ".state" / "cluster" / "kubespray-venv"
 
 
-# Playbook of each `invoke argocd.add --env` choice (the lab's file names).
+# Playbook of each `invoke argocd.add --env` choice: argocd_add_<env>.yml for the platform and every
+# environment of names.py, with the lab's one short file name (argocd_add_prod.yml).
+_PLAYBOOK_SHORT_NAMES = {names.PRODUCTION: "prod"}
 ARGOCD_PLAYBOOKS = {
-    names.PLATFORM: "argocd/argocd_add_platform.yml",
-    names.STAGING: "argocd/argocd_add_staging.yml",
-    names.CANARY: "argocd/argocd_add_canary.yml",
-    names.PRODUCTION: "argocd/argocd_add_prod.yml",
+    env: f"argocd/argocd_add_{_PLAYBOOK_SHORT_NAMES.get(env, env)}.yml" for env in (names.PLATFORM, *names.ENVIRONMENTS)
 }
 
 

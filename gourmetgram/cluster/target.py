@@ -1,11 +1,12 @@
-"""The lifecycle Target on the cluster: image tags in the cluster registry, Argo CD syncs.
+"""The lifecycle's serving side on the cluster: Argo CD syncs of image tags in the cluster registry.
 
 Every method reaches the cluster the way the other cluster tasks do: ssh to
 node1 and kubectl there (gourmetgram.cluster.argo builds each argv), so a
 Runner in dry-run mode prints the exact commands instead of running them.
+`invoke rollback` runs the Lifecycle over it. Building and promoting are the
+workflows' own steps (train-model's relay, promote-model), so there is no
+build or copy_tag here (lifecycle.target.Serving, not the whole Target).
 
-    build           submit build-container-image (build-only=true) and wait
-    copy_tag        skopeo copy <src>-1.0.N -> <dst>-1.0.N in a one-off pod (promote-model's copy-image)
     deploy          submit deploy-container-image (argocd app set image.tag + sync + wait) and wait
     url             http://<floating ip>:<env port from k8s/<env>/values.yaml>
     deployed_version, history   the Argo CD Application (its image.tag parameter and status.history)
@@ -19,9 +20,8 @@ from collections.abc import Callable
 
 from gourmetgram import names, values
 from gourmetgram.cluster import argo
-from gourmetgram.cluster.runner import CommandFailed, Runner, Step, format_elapsed
+from gourmetgram.cluster.runner import Runner, Step, format_elapsed
 from gourmetgram.cluster.settings import Settings
-from gourmetgram.lifecycle.registry import Registry
 from gourmetgram.lifecycle.rules import Deployment
 from gourmetgram.lifecycle.target import DeployError
 
@@ -33,7 +33,7 @@ WORKFLOW_WAIT_MARGIN_SECONDS = 300.0
 
 
 class ClusterTarget:
-    """Target over the real cluster tools; `runner` decides whether commands run or are only printed."""
+    """Serving over the real cluster tools; `runner` decides whether commands run or are only printed."""
 
     name = "cluster"
 
@@ -42,7 +42,6 @@ class ClusterTarget:
         settings: Settings,
         runner: Runner,
         floating_ip: str,
-        branch: str | None = None,  # None: GG_REPO_REVISION
         poll_seconds: float = WORKFLOW_POLL_SECONDS,
         timeout: float | None = None,  # None: the template's deadline + WORKFLOW_WAIT_MARGIN_SECONDS
         sleep: Callable[[float], None] = time.sleep,
@@ -50,26 +49,12 @@ class ClusterTarget:
         self.settings = settings
         self.runner = runner
         self.floating_ip = floating_ip
-        self.branch = branch
         self.poll_seconds = poll_seconds
         self.timeout = timeout
         self.sleep = sleep
         self._last_created = ""
 
-    # -- Target -------------------------------------------------------------------------------
-    def build(self, model_version: int, registry: Registry | None = None) -> str:
-        """The image staging-1.0.N, built in the cluster from the registered model (the registry is MLflow's,
-        which the workflow reads itself)."""
-        steps = argo.build_image_steps(self.settings, self.floating_ip, model_version, self.branch)
-        phase = self._submit_and_wait(steps, "build-container-image")
-        if phase not in (None, "Succeeded"):
-            raise CommandFailed(f"build-container-image ended {phase}: {self._logs_hint()}")
-        return names.image_tag(names.STAGING, model_version)
-
-    def copy_tag(self, source_env: str, target_env: str, model_version: int) -> str:
-        self.runner.run(argo.copy_image_step(self.settings, self.floating_ip, source_env, target_env, model_version))
-        return names.image_tag(target_env, model_version)
-
+    # -- lifecycle.target.Serving ---------------------------------------------------------------
     def deploy(self, env: str, model_version: int) -> None:
         """Argo CD serves <env>-1.0.N; DeployError if the deploy workflow does not succeed.
 

@@ -41,7 +41,7 @@ class StepFailed(RuntimeError):
 
 @dataclass
 class Lifecycle:
-    target: Target
+    target: Target  # rollback() needs only a lifecycle.target.Serving (the cluster's)
     registry: Registry
     say: Callable[[str], None] = print
     staging_timeout: float = DEFAULT_TIMEOUT

@@ -408,7 +408,9 @@ def data_food11(c, dry_run=False, branch=None):
 )
 def promote(c, version, dry_run=False, from_=names.CANARY, to=names.PRODUCTION):
     """[11] Submit promote-model: copy <from>-1.0.N to <to>-1.0.N, deploy it, set the alias."""
-    n = _guard(_promotion_version, from_, to, version)  # refuses a disallowed pair before any command
+    # The user's words parsed here, before any command: a version N and a path names.PROMOTIONS allows.
+    n = _guard(names.version_number, version)
+    _guard(names.check_promotion, from_, to)
     settings = _settings()
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
@@ -423,16 +425,12 @@ def promote(c, version, dry_run=False, from_=names.CANARY, to=names.PRODUCTION):
     else:
         _guard(_read, _mlflow_login, settings, runner, ip)
         approved = _registry_call(lambda: _registry(ip).is_approved(n))
+        # The one rule check, the same function as the local platform's Lifecycle.promote.
         refusal = rules.promotion_refusal(from_, to, n, approved, source_version)
         if refusal:
             raise Exit(f"refused: {refusal}", code=1)
-    steps = _guard(argo.promote_steps, settings, ip, from_, to, n)
+    steps = argo.promote_steps(settings, ip, from_, to, n)
     _submit(runner, steps, "then `invoke status` shows the new tag and alias")
-
-
-def _promotion_version(source: str, target: str, version) -> int:
-    names.check_promotion(source, target)
-    return names.parse_version_string(names.version_string(version))
 
 
 def _read(fn, *args):
@@ -468,7 +466,7 @@ def _registry_call(fn):
 @task(help={"dry_run": DRY_RUN_HELP, "env": "staging | canary | production"})
 def rollback(c, env, dry_run=False):
     """[11b] Put back env's previous known-good version (from its Argo CD history); deploy it, move the alias."""
-    _guard(names.image_tag, env, 0)  # validates env before any command
+    env = _guard(names.check_env, env)  # before any command
     settings = _settings()
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)

@@ -245,3 +245,12 @@ def test_readme_env_row_names_exactly_the_files_this_test_reads():
     )
     for rel in read - {i.file for i in PER_ENV_FILES}:
         assert (t.REPO / rel).is_file(), rel
+
+
+def test_argocd_add_has_a_playbook_for_every_environment():
+    """`invoke argocd.add --env E` runs ansible/argocd/argocd_add_<E>.yml, derived from names.py."""
+    from gourmetgram.cluster.playbooks import ARGOCD_PLAYBOOKS
+
+    assert set(ARGOCD_PLAYBOOKS) == {names.PLATFORM, *names.ENVIRONMENTS}
+    missing = [f"ansible/{rel}" for rel in ARGOCD_PLAYBOOKS.values() if not (t.REPO / "ansible" / rel).is_file()]
+    assert not missing, f"add {missing} (a thin entry point that sets gg_env, as argocd_add_canary.yml)"

@@ -118,7 +118,7 @@ def test_train_promote_status_tunnel(capsys):
         [food11.gpu_nodes_step(s, ip), food11.pvc_step(s, ip)]
         + argo.train_steps(s, ip, "mlops", True, cpu_food11)
         + [argo.argocd_app_step(s, ip, "canary")]  # the promotion rule reads what canary serves
-        + argo.promote_steps(s, ip, "canary", "production", "4")
+        + argo.promote_steps(s, ip, "canary", "production", 4)
         + [step for _, step in ssh.deployed_image_steps(s, ip)]
         + [ssh.mlflow_credentials_step(s, ip)]
         + ssh.mlflow_steps(ip)
@@ -149,9 +149,20 @@ def test_bad_settings_stop_with_a_clear_message(monkeypatch):
         tasks.destroy(Context(), dry_run=True)
 
 
-def test_bad_promotion_stops_with_a_clear_message():
-    with pytest.raises(Exit, match="cannot promote staging -> production"):
-        tasks.promote(Context(), version="3", from_="staging", to="production", dry_run=True)
+@pytest.mark.parametrize(
+    "source, target, version, message",
+    [
+        ("staging", "production", "3", "cannot promote staging -> production"),
+        ("canary", "production", "1.0.3", "non-negative integer"),
+        ("canary", "prod", "3", "unknown environment 'prod'"),
+    ],
+)
+def test_bad_promotion_stops_with_a_clear_message(capsys, source, target, version, message):
+    """The task parses the user's words (version N, an allowed path) before any command, even in a dry-run."""
+    with pytest.raises(Exit, match=message) as exc:
+        tasks.promote(Context(), version=version, from_=source, to=target, dry_run=True)
+    assert exc.value.code == 2
+    assert would_run(capsys) == []
 
 
 def test_invoke_cli_lists_the_lab_tasks_and_dry_runs(example_env):
