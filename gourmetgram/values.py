@@ -30,7 +30,7 @@ def chart_values(chart: str) -> dict:
 
 def env_port(env: str) -> int:
     """Service port of an app environment (staging 8082, canary 8081, production 8080)."""
-    names.namespace(env)  # validates env
+    names.check_env(env)  # a path under k8s/ is built from it
     return int(chart_values(env)["service"]["port"])
 
 

@@ -104,7 +104,7 @@ def deploy_image_steps(settings: Settings, floating_ip: str, env: str, version: 
     """Submit deploy-container-image: Argo CD `app set gourmetgram-<env> --helm-set-string image.tag=<env>-1.0.N`,
     sync, wait. The workflow holds the one copy of those argocd commands (and the admin login they need)."""
     if version == VERSION_PLACEHOLDER:
-        names.namespace(env)
+        names.check_env(env)
         tag = f"{env}-{names.VERSION_MAJOR_MINOR}.{version}"
     else:
         tag = names.image_tag(env, version)
