@@ -17,10 +17,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from gourmetgram import names
+from gourmetgram.errors import GourmetGramError
 from gourmetgram.lifecycle import rules
 from gourmetgram.lifecycle.registry import Registry
 from gourmetgram.lifecycle.staging import DEFAULT_TIMEOUT, run_staging_test
-from gourmetgram.lifecycle.target import DeployError, Target
+from gourmetgram.lifecycle.target import Target
 
 # Environments carry aliases of the same name.
 ENV_ALIAS = {
@@ -30,11 +31,14 @@ ENV_ALIAS = {
 }
 
 
-class StepFailed(RuntimeError):
+class StepFailed(GourmetGramError):
     def __init__(self, step: str, reason: str):
         super().__init__(f"step '{step}' failed: {reason}")
         self.step = step
         self.reason = reason
+
+    def headline(self, task: str) -> str:
+        return f"{task} FAILED at step '{self.step}': {self.reason}"
 
 
 @dataclass
@@ -55,7 +59,7 @@ class Lifecycle:
             yield
         except StepFailed:
             raise
-        except (rules.RuleError, DeployError, RuntimeError, ValueError, OSError) as exc:
+        except GourmetGramError as exc:  # only project errors: anything else is a bug, with its traceback
             self.timings.append((name, time.monotonic() - start))
             self.say(f"    FAILED: {exc}")
             raise StepFailed(name, str(exc)) from exc
@@ -125,9 +129,8 @@ class Lifecycle:
             self.registry.set_alias(ENV_ALIAS[target], n)
 
     def rollback(self, env: str) -> int:
-        """Put env's previous known-good version back; returns it."""
+        """Put env's previous known-good version back; returns it. env is checked (names.check_env) by the caller."""
         with self.step(f"rollback {env}", "choose the previous known-good version"):
-            names.image_tag(env, 0)  # validates env
             current = self.target.deployed_version(env)
             chosen = rules.choose_rollback(self.target.history(env), current, self.registry.is_approved)
             self.say(f"    {env}: {_v(current)} -> {names.version_string(chosen.version)}")
