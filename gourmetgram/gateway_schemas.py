@@ -29,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from gourmetgram.errors import GourmetGramError
 from gourmetgram.paths import REPO_ROOT
 
 VERSIONS_FILE = REPO_ROOT / "ansible" / "vars" / "versions.yml"
@@ -40,7 +41,7 @@ HOW_TO_GET = (
 )
 
 
-class SchemaError(RuntimeError):
+class SchemaError(GourmetGramError):
     """The CRD files are present but wrong (a checksum or a folder that does not hold them)."""
 
 

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import requests
 
+from gourmetgram.errors import GourmetGramError
 from gourmetgram.proc_helpers import NO_TELEMETRY_ENV, free_port, no_telemetry_env
 
 LOG_FILE = "mlflow-server.log"
 LOG_TAIL_LINES = 30
 
 
-class MlflowServerError(RuntimeError):
+class MlflowServerError(GourmetGramError):
     """The server did not start (the message includes its log tail)."""
 
 

@@ -12,6 +12,7 @@ from functools import cache
 import yaml
 
 from gourmetgram import names
+from gourmetgram.errors import BadAnswer
 from gourmetgram.paths import REPO_ROOT
 
 K8S_DIR = REPO_ROOT / "k8s"
@@ -64,10 +65,10 @@ def route_backends() -> tuple[Backend, ...]:
     backends = tuple(Backend(b["environment"], int(b["port"]), int(b["weight"])) for b in raw)
     total = sum(b.weight for b in backends)
     if total != 100:
-        raise ValueError(f"route weights in k8s/platform/values.yaml add up to {total}, expected 100")
+        raise BadAnswer(f"route weights in k8s/platform/values.yaml add up to {total}, expected 100")
     for b in backends:
         if b.port != env_port(b.environment):
-            raise ValueError(
+            raise BadAnswer(
                 f"route backend {b.environment} uses port {b.port}, "
                 f"but k8s/{b.environment}/values.yaml says {env_port(b.environment)}"
             )

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from gourmetgram.errors import UsageError
 from gourmetgram.paths import REPO_ROOT
 
 
@@ -28,7 +29,7 @@ def check_loopback(url: str) -> None:
     except ValueError:
         ok = host == "localhost"
     if not ok:
-        raise ValueError(f"the load generator only sends to 127.0.0.0/8, not {url}")
+        raise UsageError(f"the load generator only sends to 127.0.0.0/8, not {url}")
 
 
 def images(data_root: Path | None = None, limit: int = 66) -> list[bytes]:
@@ -68,7 +69,7 @@ class LoadGenerator:
     ):
         check_loopback(url)
         if not jpegs:
-            raise ValueError("the load generator needs at least one image")
+            raise UsageError("the load generator needs at least one image")
         self.url = url.rstrip("/") + "/predict"
         self.jpegs = jpegs
         self.clients = clients

@@ -17,6 +17,7 @@ from gourmetgram.cluster.runner import Step
 from gourmetgram.cluster.settings import Settings
 from gourmetgram.cluster.ssh import remote_step
 from gourmetgram.cluster.workflow_defaults import branch_image_tag
+from gourmetgram.errors import BadAnswer, UsageError
 from gourmetgram.paths import REPO_ROOT
 
 WORKFLOWS_DIR = REPO_ROOT / "workflows"
@@ -35,7 +36,7 @@ def declared_parameters(workflow_file: str) -> list[str]:
     try:
         doc = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ValueError(f"{path} not found: the workflows are not in this checkout") from None
+        raise BadAnswer(f"{path} not found: the workflows are not in this checkout") from None
     return [p["name"] for p in doc.get("spec", {}).get("arguments", {}).get("parameters", [])]
 
 
@@ -48,7 +49,7 @@ def workflow_from_template(template: str, parameters: dict[str, str]) -> dict:
     declared = declared_parameters(f"{template}.yaml")
     unknown = [p for p in parameters if p not in declared]
     if unknown:
-        raise ValueError(f"workflows/{template}.yaml declares {', '.join(declared)}; not {', '.join(unknown)}")
+        raise UsageError(f"workflows/{template}.yaml declares {', '.join(declared)}; not {', '.join(unknown)}")
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
@@ -133,7 +134,7 @@ def workflow_deadline(template: str) -> int:
     doc = yaml.safe_load((WORKFLOWS_DIR / f"{template}.yaml").read_text())
     deadline = doc["spec"].get("activeDeadlineSeconds")
     if not isinstance(deadline, int) or deadline <= 0:
-        raise ValueError(f"workflows/{template}.yaml sets no spec.activeDeadlineSeconds: a wait would have no end")
+        raise BadAnswer(f"workflows/{template}.yaml sets no spec.activeDeadlineSeconds: a wait would have no end")
     return deadline
 
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from gourmetgram.cluster.runner import Step
 from gourmetgram.cluster.settings import Settings
+from gourmetgram.errors import BadAnswer, UsageError
 
 TF_DIR = "tf/kvm"
 TF_PLAN = "tfplan"
@@ -45,7 +46,7 @@ def provision_steps(settings: Settings, replace: str | None = None) -> list[Step
     plan_args = ["plan", "-input=false", f"-out={TF_PLAN}"]
     if replace:
         if replace not in _tf_nodes():
-            raise ValueError(f"unknown node {replace!r}: expected one of {', '.join(_tf_nodes())}")
+            raise UsageError(f"unknown node {replace!r}: expected one of {', '.join(_tf_nodes())}")
         plan_args.append(f'-replace=openstack_compute_instance_v2.nodes["{replace}"]')
     return [
         _terraform(settings, "init", "-input=false", title="terraform init (provider plugins, state)"),
@@ -126,5 +127,5 @@ def reservation_from_lease_json(text: str) -> str:
     if isinstance(reservations, str):  # some client versions return it as a JSON string
         reservations = json.loads(reservations)
     if not reservations or "flavor_id" not in reservations[0]:
-        raise ValueError("the lease has no flavor reservation yet; run `invoke lease` again in a minute")
+        raise BadAnswer("the lease has no flavor reservation yet; run `invoke lease` again in a minute")
     return str(reservations[0]["flavor_id"])

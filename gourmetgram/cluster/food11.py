@@ -23,6 +23,7 @@ from gourmetgram import names
 from gourmetgram.cluster import argo, ssh, workflow_defaults
 from gourmetgram.cluster.runner import Step
 from gourmetgram.cluster.settings import Settings
+from gourmetgram.errors import BadAnswer, UsageError
 
 PVC_NAME = "food11-data"
 PVC_SIZE = "5Gi"  # the Food-11 zip is about 1.1 GB, unpacked about 1.2 GB; room for one reload
@@ -143,7 +144,7 @@ def gpu_count(nodes_json: str) -> int:
     try:
         items = json.loads(nodes_json).get("items", [])
     except (ValueError, AttributeError):
-        raise ValueError("kubectl get nodes did not answer JSON; is the cluster up (`invoke k8s`)?") from None
+        raise BadAnswer("kubectl get nodes did not answer JSON; is the cluster up (`invoke k8s`)?") from None
     total = 0
     for node in items:
         value = str(node.get("status", {}).get("allocatable", {}).get(GPU_RESOURCE, "0"))
@@ -161,7 +162,7 @@ def train_args(
 
     pretrained: (url, sha256) of an ImageNet backbone to fine-tune from (flow.py keeps its own head)."""
     if synthetic and init_checkpoint:
-        raise ValueError("--synthetic trains the CI-size demo net from scratch: it takes no Food-11 checkpoint")
+        raise UsageError("--synthetic trains the CI-size demo net from scratch: it takes no Food-11 checkpoint")
     if synthetic:
         return TRAIN_ARGS_SYNTHETIC
     if init_checkpoint:
@@ -178,7 +179,7 @@ def train_args(
         url, sha256 = pretrained
         prefix = re.search(r"-([0-9a-f]{8})\.pth$", url)
         if prefix and not sha256.lower().startswith(prefix.group(1)):
-            raise ValueError(
+            raise UsageError(
                 f"GG_PRETRAINED_SHA256 {sha256[:12]}... cannot be the sha256 of {url}: torchvision names its files "
                 f"after their sha256's first 8 hex digits ({prefix.group(1)})"
             )

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from gourmetgram.errors import UsageError
 from gourmetgram.paths import REPO_ROOT
 
 DEFAULT_NODES = {"node1": "192.168.1.11", "node2": "192.168.1.12", "node3": "192.168.1.13"}
@@ -41,7 +42,7 @@ _HEADER = (
 )
 
 
-class InventoryError(ValueError):
+class InventoryError(UsageError):
     """Bad Terraform output or inventory options (the message says what)."""
 
 

@@ -12,6 +12,7 @@ from gourmetgram import names
 from gourmetgram.cluster import workflow_defaults
 from gourmetgram.cluster.runner import Step
 from gourmetgram.cluster.settings import Settings
+from gourmetgram.errors import UsageError
 from gourmetgram.paths import REPO_ROOT
 
 ANSIBLE_DIR = REPO_ROOT / "ansible"
@@ -103,7 +104,7 @@ def argocd_add_steps(settings: Settings, env: str, floating_ip: str | None = Non
     """The env's playbook; the platform's also gets node1's floating IP (the one Host MLflow accepts besides
     its in-cluster names)."""
     if env not in ARGOCD_PLAYBOOKS:
-        raise ValueError(f"unknown environment {env!r}: expected one of {', '.join(ARGOCD_PLAYBOOKS)}")
+        raise UsageError(f"unknown environment {env!r}: expected one of {', '.join(ARGOCD_PLAYBOOKS)}")
     extra: tuple[str, ...] = ()
     floating_ip = floating_ip or settings.floating_ip
     if env == names.PLATFORM and floating_ip:

@@ -30,6 +30,7 @@ from gourmetgram.cluster import cloud, ssh
 from gourmetgram.cluster.inventory import DEFAULT_NODES, proxy_command
 from gourmetgram.cluster.runner import Step
 from gourmetgram.cluster.settings import Settings, SettingsError
+from gourmetgram.errors import BadAnswer
 from gourmetgram.paths import REPO_ROOT
 
 CLOUD_NAME = "openstack"  # the cloud our openstack/terraform commands name (OS_CLOUD, the provider)
@@ -346,7 +347,7 @@ def required_security_groups(tf_file: Path = TF_DATA_FILE) -> list[str]:
     text = tf_file.read_text()
     block = re.search(r"security_group_names\s*=\s*\[(.*?)\]", text, re.S)
     if not block:
-        raise ValueError(f"{tf_file} has no security_group_names list")
+        raise BadAnswer(f"{tf_file} has no security_group_names list")
     return re.findall(r'"([^"]+)"', block.group(1))
 
 

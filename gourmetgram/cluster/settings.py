@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from gourmetgram.errors import UsageError
 from gourmetgram.paths import REPO_ROOT
 
 DEFAULT_SETTINGS_FILE = REPO_ROOT / "settings.env"
@@ -28,8 +29,11 @@ _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 _LAB_PLACEHOLDER_UUID = "00000000-0000-0000-0000-000000000000"
 
 
-class SettingsError(ValueError):
-    """A missing or malformed setting; the message says which and how to fix it."""
+class SettingsError(UsageError):
+    """A missing or malformed setting; the message says which and how to fix it (exit 2)."""
+
+    def headline(self, task: str) -> str:
+        return f"settings: {self}"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from gourmetgram import names, values
 from gourmetgram.cluster import mlflow_auth
 from gourmetgram.cluster.runner import Step
 from gourmetgram.cluster.settings import Settings
+from gourmetgram.errors import UsageError
 
 FLOATING_IP_PLACEHOLDER = "<floating_ip_out>"
 NODE_IMAGE_USER = "cc"
@@ -92,7 +93,7 @@ def deployed_image_steps(settings: Settings, floating_ip: str) -> list[tuple[str
 def tunnel_step(settings: Settings, floating_ip: str, service: str) -> Step:
     """ssh -L <port> to node1 running the matching kubectl port-forward (the lab's two commands in one)."""
     if service not in TUNNELS:
-        raise ValueError(f"unknown service {service!r}: expected one of {', '.join(TUNNELS)}")
+        raise UsageError(f"unknown service {service!r}: expected one of {', '.join(TUNNELS)}")
     t = TUNNELS[service]
     forward = f"{t.local_port}:127.0.0.1:{t.local_port}"
     remote = ["kubectl", "port-forward", "-n", t.namespace, t.service, f"{t.local_port}:{t.service_port}"]

@@ -22,6 +22,7 @@ from gourmetgram import names, values
 from gourmetgram.cluster import argo
 from gourmetgram.cluster.runner import Runner, Step, format_elapsed
 from gourmetgram.cluster.settings import Settings
+from gourmetgram.errors import BadAnswer
 from gourmetgram.lifecycle.rules import Deployment
 from gourmetgram.lifecycle.target import DeployError
 
@@ -90,9 +91,9 @@ class ClusterTarget:
         try:
             app = json.loads(out)
         except json.JSONDecodeError:
-            raise ValueError(f"kubectl did not answer JSON for {names.app_name(env)}: {out[:200]!r}") from None
+            raise BadAnswer(f"kubectl did not answer JSON for {names.app_name(env)}: {out[:200]!r}") from None
         if not isinstance(app, dict) or app.get("kind") != "Application":
-            raise ValueError(f"{names.app_name(env)} is not an Argo CD Application: {out[:200]!r}")
+            raise BadAnswer(f"{names.app_name(env)} is not an Argo CD Application: {out[:200]!r}")
         return app
 
     def _submit_and_wait(self, steps: list[Step], template: str) -> str | None:
@@ -166,7 +167,7 @@ def deployed_tag(app: dict) -> str | None:
 def version_of_tag(env: str, tag: str) -> int:
     tag_env, n = names.parse_image_tag(tag)
     if tag_env != env:
-        raise ValueError(f"{names.app_name(env)} runs image tag {tag}, which belongs to {tag_env}")
+        raise BadAnswer(f"{names.app_name(env)} runs image tag {tag}, which belongs to {tag_env}")
     return n
 
 

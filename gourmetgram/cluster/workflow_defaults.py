@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from gourmetgram.cluster.settings import Settings
+from gourmetgram.errors import BadAnswer, UsageError
 from gourmetgram.paths import REPO_ROOT
 
 WORKFLOWS_DIR = REPO_ROOT / "workflows"
@@ -33,7 +34,7 @@ REPO_PLACEHOLDER = "GG_REPO_URL"
 def branch_image_tag(revision: str) -> str:
     """The training image's tag for a branch: the workflows' `tr -c 'A-Za-z0-9_.\\n-' '-'` in Python."""
     if not revision:
-        raise ValueError("the repository revision (GG_REPO_REVISION) is empty")
+        raise UsageError("the repository revision (GG_REPO_REVISION) is empty")
     return re.sub(r"[^A-Za-z0-9_.-]", "-", revision)
 
 
@@ -75,7 +76,7 @@ def render(doc: dict, repo_url: str, revision: str) -> dict:
         params.extend({"name": n, "value": wanted[n]} for n in declared if n in wanted and n not in present)
         _set_defaults(params, wanted)
     else:
-        raise ValueError(f"unexpected kind {kind!r} among the workflow templates")
+        raise BadAnswer(f"unexpected kind {kind!r} among the workflow templates")
     return doc
 
 

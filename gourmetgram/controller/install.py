@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from gourmetgram.controller import terraform
+from gourmetgram.errors import GourmetGramError
 from gourmetgram.paths import REPO_ROOT
 
 HERE = Path(__file__).resolve().parent
@@ -38,7 +39,7 @@ CHECK_IMPORTS = ("invoke", "ansible", "yaml", "requests", "openstackclient", "bl
 SYSTEM_TOOLS = ("ssh", "ssh-add", "curl", "git")
 
 
-class SetupError(RuntimeError):
+class SetupError(GourmetGramError):
     """A setup step failed; the message says what to do."""
 
 
@@ -158,9 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             say(f"==> Terraform {terraform.TERRAFORM_VERSION} into {bin_dir}")
             terraform.install(bin_dir, base_url=args.terraform_releases, say=say)
-    except (SetupError, terraform.TerraformInstallError) as exc:
+    except GourmetGramError as exc:  # SetupError, terraform.TerraformInstallError: one line, their exit code
         say(f"error: {exc}")
-        return 1
+        return exc.exit_code
     missing = [t for t in SYSTEM_TOOLS if shutil.which(t) is None]
     if missing:
         say(f"note: {', '.join(missing)} not found on PATH: the cluster tasks run them (ssh to the nodes)")

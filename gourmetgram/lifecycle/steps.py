@@ -18,10 +18,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from gourmetgram import names
+from gourmetgram.errors import GourmetGramError
 from gourmetgram.lifecycle import order, rules
 from gourmetgram.lifecycle.registry import Registry
 from gourmetgram.lifecycle.staging import DEFAULT_TIMEOUT, run_staging_test
-from gourmetgram.lifecycle.target import DeployError, Target
+from gourmetgram.lifecycle.target import Target
 
 
 @dataclass
@@ -32,11 +33,14 @@ class _Release:
     deploy_problem: str = ""
 
 
-class StepFailed(RuntimeError):
+class StepFailed(GourmetGramError):
     def __init__(self, step: str, reason: str):
         super().__init__(f"step '{step}' failed: {reason}")
         self.step = step
         self.reason = reason
+
+    def headline(self, task: str) -> str:
+        return f"{task} FAILED at step '{self.step}': {self.reason}"
 
 
 @dataclass
@@ -58,7 +62,7 @@ class Lifecycle:
             yield
         except StepFailed:
             raise
-        except (rules.RuleError, DeployError, RuntimeError, ValueError, OSError) as exc:
+        except GourmetGramError as exc:  # only project errors: anything else is a bug, with its traceback
             self.timings.append((name, time.monotonic() - start))
             self.say(f"    FAILED: {exc}")
             raise StepFailed(name, str(exc)) from exc

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from gourmetgram.errors import GourmetGramError
 from gourmetgram.lifecycle.registry import Registry
 from gourmetgram.lifecycle.rules import Deployment
 
 
-class DeployError(RuntimeError):
+class DeployError(GourmetGramError):
     """A deploy did not switch in; the environment still serves what it served before."""
 
 

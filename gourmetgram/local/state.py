@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from gourmetgram import names, values
+from gourmetgram.errors import GourmetGramError
 from gourmetgram.lifecycle.rules import Deployment
 from gourmetgram.paths import REPO_ROOT
 
@@ -42,7 +43,7 @@ BACKENDS = ("sqlite", "postgres")
 ARTIFACT_STORES = ("local", "s3")
 
 
-class PlatformError(RuntimeError):
+class PlatformError(GourmetGramError):
     """A user-facing error of the local platform (printed without a traceback)."""
 
 
