@@ -54,9 +54,10 @@ def _prometheus(p, on: bool) -> None:
 def run_canary(work: Path, duration_s: float, max_requests: int, say: Callable, rounds: int = 3) -> dict:
     from gourmetgram.canary import plan
     from gourmetgram.lifecycle.steps import Lifecycle
-    from gourmetgram.local import runner
-    from gourmetgram.local.platform import LocalPlatform, free_port
+    from gourmetgram.local import operations
+    from gourmetgram.local.platform import LocalPlatform
     from gourmetgram.local.state import PlatformLock, Ports
+    from gourmetgram.proc_helpers import free_port
 
     state = work / "canary-state"
     if state.exists():
@@ -72,10 +73,10 @@ def run_canary(work: Path, duration_s: float, max_requests: int, say: Callable, 
         "machine": machine_info(),
     }
     try:
-        runner.up(p, ports=Ports(*(free_port() for _ in range(6))))
+        operations.up(p, ports=Ports.pick(free_port))
         say("  platform up; training the base version")
-        base = runner.train(p).version
-        runner.promote(p, names.CANARY, names.PRODUCTION, base)
+        base = operations.train(p).version
+        operations.promote(p, names.CANARY, names.PRODUCTION, base)
         image = bench_jpeg(work / "food.jpg")
         url = p.url(names.PRODUCTION)
         warm_up(url, image)
@@ -102,7 +103,7 @@ def run_canary(work: Path, duration_s: float, max_requests: int, say: Callable, 
         deployed = time.monotonic()
         lines: list[tuple[float, str]] = []
         p.say = lambda line: lines.append((time.monotonic() - deployed, line))
-        report = runner.canary(p, n)
+        report = operations.canary(p, n)
         promoted = time.monotonic() - deployed
         out["rollout"] = {
             "verdict": report["verdict"],
@@ -114,7 +115,7 @@ def run_canary(work: Path, duration_s: float, max_requests: int, say: Callable, 
         say(f"  canary deployed -> {report['verdict']} in {promoted:.1f} s")
     finally:
         try:
-            runner.down(p)
+            operations.down(p)
         finally:
             shutil.rmtree(state, ignore_errors=True)
     return out

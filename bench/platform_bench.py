@@ -18,17 +18,11 @@ from bench.models import bench_jpeg
 from bench.platform_run import between, free_port_offset, run_invoke
 from bench.serving import warm_up
 from gourmetgram import names
+from gourmetgram.lifecycle import order
 
 GATEWAY_CONCURRENCY = (1, 4, 16)
-# Lifecycle steps as the issue names them -> the Lifecycle's own step names.
-STEP_GROUPS = {
-    "train + gate + register": ("train",),
-    "build": ("alias development", "build", "alias staging"),
-    "deploy staging": ("deploy staging",),
-    "test staging": ("test staging", "approve"),
-    "promote to canary": ("promote staging->canary", "deploy canary", "alias canary"),
-    "promote to production": ("promote canary->production", "deploy production", "alias production"),
-}
+# Lifecycle stages as people name them -> the Lifecycle's own step names (gourmetgram/lifecycle/order.py).
+STEP_GROUPS = {stage.title: stage.steps for stage in order.STAGES}
 
 
 def group_steps(steps: dict[str, float]) -> dict[str, float]:

@@ -15,10 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench.procs import NO_TELEMETRY
 from gourmetgram.local.state import Ports
+from gourmetgram.paths import REPO_ROOT
+from gourmetgram.proc_helpers import NO_TELEMETRY_ENV
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 TIMINGS_RE = re.compile(r"^step timings: (?P<steps>.*); total (?P<total>[\d.]+)s\s*$")
 STEP_RE = re.compile(r"^(?P<name>.+) (?P<sec>[\d.]+)s$")
 
@@ -39,7 +39,7 @@ def _port_free(port: int) -> bool:
 def free_port_offset(start: int = 21000, stop: int = 40000, step: int = 97) -> int:
     """An offset that moves every default platform port (8080.., 8000, 80, Traefik API) onto free ports."""
     for offset in range(start, stop, step):
-        ports = vars(Ports.defaults(offset)).values()
+        ports = Ports.defaults(offset).named().values()
         if all(_port_free(p) for p in ports):
             return offset
     raise RuntimeError("no free port offset for the local platform found")
@@ -63,7 +63,7 @@ def parse_timings(output: str) -> tuple[dict[str, float], float | None]:
 
 def run_invoke(args: list[str], state_dir: Path, log_path: Path, say, timeout_s: float = 1800) -> dict:
     """Run `invoke <args>` with GG_STATE_DIR; returns wall time, parsed step timings and the output."""
-    env = {**os.environ, **NO_TELEMETRY, "GG_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **NO_TELEMETRY_ENV, "GG_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "invoke", *args]
     say(f"  $ GG_STATE_DIR={state_dir} invoke {' '.join(args)}   (output: {log_path})")
     start = time.monotonic()

@@ -11,8 +11,7 @@ from pathlib import Path
 import requests
 
 # The product's helpers: MLflow must never phone home, from any process the benchmarks start.
-from gourmetgram.mlflow_server import NO_TELEMETRY_ENV as NO_TELEMETRY
-from gourmetgram.mlflow_server import free_port as free_port
+from gourmetgram.proc_helpers import NO_TELEMETRY_ENV
 
 
 def rss_kib(pid: int) -> int:
@@ -63,7 +62,7 @@ class Server:
     ):
         self.name, self.cmd, self.url, self.log_path = name, cmd, url, log_path
         self.ready_url = url + ready_path
-        self.env = {**os.environ, **NO_TELEMETRY, **(env or {})}
+        self.env = {**os.environ, **NO_TELEMETRY_ENV, **(env or {})}
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None
 

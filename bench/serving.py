@@ -20,10 +20,11 @@ from app import profiling
 from bench.load import LoadResult, run_wrk
 from bench.models import BenchModel, bench_jpeg, phone_jpeg, prepare_model
 from bench.ort_limit import batching_gain, run_ort_limit, session_option_costs
-from bench.procs import Server, free_port
+from bench.procs import Server
 from gourmetgram import names
+from gourmetgram.paths import REPO_ROOT
+from gourmetgram.proc_helpers import free_port
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = (1, 4, 16)
 # The photos every serving setup answers: a Food-11-sized upload and a phone camera's 12 MP photo.
 IMAGES = ("512x384", "4032x3024")

@@ -29,7 +29,9 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from gourmetgram.errors import GourmetGramError
+from gourmetgram.paths import REPO_ROOT
+
 VERSIONS_FILE = REPO_ROOT / "ansible" / "vars" / "versions.yml"
 CACHE_ROOT = REPO_ROOT / ".cache" / "gateway-api"
 ENV = "GG_GATEWAY_SCHEMAS"
@@ -39,7 +41,7 @@ HOW_TO_GET = (
 )
 
 
-class SchemaError(RuntimeError):
+class SchemaError(GourmetGramError):
     """The CRD files are present but wrong (a checksum or a folder that does not hold them)."""
 
 

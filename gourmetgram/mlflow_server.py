@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,27 +21,15 @@ from pathlib import Path
 
 import requests
 
-NO_TELEMETRY_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+from gourmetgram.errors import GourmetGramError
+from gourmetgram.proc_helpers import NO_TELEMETRY_ENV, free_port, no_telemetry_env
+
 LOG_FILE = "mlflow-server.log"
 LOG_TAIL_LINES = 30
 
 
-class MlflowServerError(RuntimeError):
+class MlflowServerError(GourmetGramError):
     """The server did not start (the message includes its log tail)."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (for tests and throwaway servers)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def no_telemetry_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """A copy of base (default os.environ) with MLflow's telemetry switched off."""
-    env = dict(os.environ if base is None else base)
-    env.update(NO_TELEMETRY_ENV)
-    return env
 
 
 def _signal_group(pgid: int, sig: int) -> bool:

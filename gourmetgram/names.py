@@ -2,8 +2,13 @@
 
 Model name, experiment, aliases, class names, environments, the version and
 image-tag formats. Workflows, playbooks, charts and the local platform are
-checked against this module by tests/iac (one source of truth).
+checked against this module by tests/iac (one source of truth); adding an
+environment starts here (README, "Where a change goes").
 Ports and weights are NOT here: they live in the Helm values (see values.py).
+
+Parsing happens at the edges: tasks and CLIs turn user input into a checked
+environment (check_env) and an int version (version_number, version_arg); the
+lifecycle core takes those as they are.
 """
 
 from __future__ import annotations
@@ -13,18 +18,29 @@ import re
 MODEL_NAME = "GourmetGramFood11Model"
 EXPERIMENT = "food11-classifier"
 
-# Registry aliases, in lifecycle order.
+# Deployment environments, in promotion order. A new environment is added here (and in the
+# files tests/iac/test_iac_environments.py names when it fails).
+STAGING = "staging"
+CANARY = "canary"
+PRODUCTION = "production"
+ENVIRONMENTS = (STAGING, CANARY, PRODUCTION)
+PLATFORM = "platform"
+
+# Where promotions may go: source environment -> allowed targets.
+PROMOTIONS = {STAGING: (CANARY,), CANARY: (PRODUCTION,)}
+
+# Registry aliases. Each environment carries the alias of its own name (the version it serves);
+# a version that passed the staging test also gets staging-approved.
 ALIAS_DEVELOPMENT = "development"
-ALIAS_STAGING = "staging"
+ALIAS_STAGING = STAGING
 ALIAS_STAGING_APPROVED = "staging-approved"
-ALIAS_CANARY = "canary"
-ALIAS_PRODUCTION = "production"
+ALIAS_CANARY = CANARY
+ALIAS_PRODUCTION = PRODUCTION
+ENV_ALIASES = {env: env for env in ENVIRONMENTS}
+# In lifecycle order: development, staging, staging-approved, then the later environments.
 ALIASES = (
     ALIAS_DEVELOPMENT,
-    ALIAS_STAGING,
-    ALIAS_STAGING_APPROVED,
-    ALIAS_CANARY,
-    ALIAS_PRODUCTION,
+    *(alias for env in ENVIRONMENTS for alias in (env, *((ALIAS_STAGING_APPROVED,) if env == STAGING else ()))),
 )
 
 # The Food-11 classes, in the order of the model's output.
@@ -42,16 +58,6 @@ CLASSES = (
     "Vegetable/Fruit",
 )
 
-# Deployment environments, in promotion order.
-STAGING = "staging"
-CANARY = "canary"
-PRODUCTION = "production"
-ENVIRONMENTS = (STAGING, CANARY, PRODUCTION)
-PLATFORM = "platform"
-
-# Where promotions may go: source environment -> allowed targets.
-PROMOTIONS = {STAGING: (CANARY,), CANARY: (PRODUCTION,)}
-
 # Cluster naming (namespaces, Argo CD apps, image repository).
 APP_IMAGE = "gourmetgram-app"
 TRAINING_IMAGE = "gourmetgram-train"
@@ -60,14 +66,14 @@ APP_SERVICE = "gourmetgram-app"
 # The repository revision is a setting (GG_REPO_REVISION, default main), not a name here.
 
 VERSION_MAJOR_MINOR = "1.0"
-_VERSION_RE = re.compile(r"^1\.0\.(\d+)$")
-_TAG_RE = re.compile(r"^(staging|canary|production)-1\.0\.(\d+)$")
+# Both patterns are built from the words above, so a new environment or version prefix needs no regex edit.
+_VERSION_RE = re.compile(rf"^{re.escape(VERSION_MAJOR_MINOR)}\.(\d+)$")
+_TAG_RE = re.compile(rf"^({'|'.join(map(re.escape, ENVIRONMENTS))})-{re.escape(VERSION_MAJOR_MINOR)}\.(\d+)$")
 
 
 def namespace(env: str) -> str:
     """Kubernetes namespace (and Argo CD application name) of an environment."""
-    _check_env(env, allow_platform=True)
-    return f"gourmetgram-{env}"
+    return f"gourmetgram-{check_env(env, allow_platform=True)}"
 
 
 def app_name(env: str) -> str:
@@ -84,6 +90,19 @@ def version_string(model_version: int | str) -> str:
 def version_number(model_version: int | str) -> int:
     """The registry version N of N, "N" (a non-negative integer); ValueError naming the input otherwise."""
     return _as_version_number(model_version)
+
+
+def check_env(env: str, allow_platform: bool = False) -> str:
+    """env itself if it is one of ENVIRONMENTS (or the platform, when allowed); ValueError naming the choices."""
+    valid = ENVIRONMENTS + ((PLATFORM,) if allow_platform else ())
+    if env not in valid:
+        raise ValueError(f"unknown environment {env!r}: expected one of {', '.join(valid)}")
+    return env
+
+
+def env_alias(env: str) -> str:
+    """The registry alias that follows what env serves."""
+    return ENV_ALIASES[check_env(env)]
 
 
 def version_arg(text: str) -> int:
@@ -106,8 +125,7 @@ def parse_version_string(text: str) -> int:
 
 def image_tag(env: str, model_version: int | str) -> str:
     """Image (cluster) or bundle (local) tag: <env>-1.0.N."""
-    _check_env(env)
-    return f"{env}-{version_string(model_version)}"
+    return f"{check_env(env)}-{version_string(model_version)}"
 
 
 def parse_image_tag(tag: str) -> tuple[str, int]:
@@ -124,8 +142,8 @@ def image_ref(env: str, model_version: int | str, registry: str = REGISTRY) -> s
 
 def check_promotion(source: str, target: str) -> None:
     """Raise ValueError unless source -> target is an allowed promotion."""
-    _check_env(source)
-    _check_env(target)
+    check_env(source)
+    check_env(target)
     allowed = PROMOTIONS.get(source, ())
     if target not in allowed:
         raise ValueError(
@@ -143,12 +161,6 @@ def _as_version_number(model_version: int | str) -> int:
     if n < 0:
         raise ValueError(f"model version must be a non-negative integer, got {model_version!r}")
     return n
-
-
-def _check_env(env: str, allow_platform: bool = False) -> None:
-    valid = ENVIRONMENTS + ((PLATFORM,) if allow_platform else ())
-    if env not in valid:
-        raise ValueError(f"unknown environment {env!r}: expected one of {', '.join(valid)}")
 
 
 # What a model was trained on: model.json's "data_source" (train/flow.py writes it, the app shows it).

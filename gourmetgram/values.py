@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import yaml
 
 from gourmetgram import names
+from gourmetgram.errors import BadAnswer
+from gourmetgram.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 K8S_DIR = REPO_ROOT / "k8s"
 
 
@@ -31,7 +31,7 @@ def chart_values(chart: str) -> dict:
 
 def env_port(env: str) -> int:
     """Service port of an app environment (staging 8082, canary 8081, production 8080)."""
-    names.namespace(env)  # validates env
+    names.check_env(env)  # a path under k8s/ is built from it
     return int(chart_values(env)["service"]["port"])
 
 
@@ -65,10 +65,10 @@ def route_backends() -> tuple[Backend, ...]:
     backends = tuple(Backend(b["environment"], int(b["port"]), int(b["weight"])) for b in raw)
     total = sum(b.weight for b in backends)
     if total != 100:
-        raise ValueError(f"route weights in k8s/platform/values.yaml add up to {total}, expected 100")
+        raise BadAnswer(f"route weights in k8s/platform/values.yaml add up to {total}, expected 100")
     for b in backends:
         if b.port != env_port(b.environment):
-            raise ValueError(
+            raise BadAnswer(
                 f"route backend {b.environment} uses port {b.port}, "
                 f"but k8s/{b.environment}/values.yaml says {env_port(b.environment)}"
             )

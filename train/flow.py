@@ -41,7 +41,8 @@ if __package__ in (None, ""):
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
     sys.path.insert(0, str(_here.parent))
 
-from gourmetgram.mlflow_server import NO_TELEMETRY_ENV
+from gourmetgram.paths import REPO_ROOT
+from gourmetgram.proc_helpers import NO_TELEMETRY_ENV
 
 os.environ.update(NO_TELEMETRY_ENV)
 
@@ -60,7 +61,6 @@ EXIT_TESTS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_MLFLOW = 3
 TESTS_DIR = Path(__file__).resolve().parent / "tests"
-REPO_ROOT = TESTS_DIR.parent.parent
 PYTEST_LOG_ARTIFACT = "test_logs/pytest_output.txt"
 EVALUATION_ARTIFACT_DIR = "evaluation"
 MODEL_ARTIFACT_DIR = "model"

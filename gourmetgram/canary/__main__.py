@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from gourmetgram import names, values
+from gourmetgram.errors import GourmetGramError, run_cli
 
 DEFAULT_PROMETHEUS = f"http://prometheus.{names.namespace(names.PLATFORM)}.svc.cluster.local:{values.prometheus_port()}"
 DEFAULT_ARGOCD = "https://argocd-server.argocd.svc.cluster.local"
@@ -47,47 +48,49 @@ def build_parser() -> argparse.ArgumentParser:
 def _gateway(args):
     from gourmetgram.canary.gateways import ArgoCDGateway
 
-    return ArgoCDGateway(args.argocd_server, Path(args.token_file).read_text())
+    try:
+        token = Path(args.token_file).read_text()
+    except OSError as exc:
+        raise GourmetGramError(f"cannot read the Argo CD token ({exc})") from None
+    return ArgoCDGateway(args.argocd_server, token)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_cli(lambda: _run(args))
+
+
+def _run(args) -> int:
     from gourmetgram.canary import plan as canary_plan
     from gourmetgram.canary.gateways import step_weights
     from gourmetgram.canary.rollout import Rollout
-    from gourmetgram.canary.signals import Prometheus, PrometheusError
-    from gourmetgram.lifecycle.registry import Registry, RegistryError
+    from gourmetgram.canary.signals import Prometheus
+    from gourmetgram.lifecycle.registry import Registry
 
-    try:
-        if args.command == "set-weights":
-            weights = values.route_weights() if args.default else step_weights(args.canary)
-            _gateway(args).set_weights(weights)
-            print(f"gateway weights {weights}")
-            return 0
-        registry = Registry()
-        aliases = registry.aliases()
-        production = aliases.get(names.ALIAS_PRODUCTION)
-        if production is None:
-            print("error: no version has the alias production: nothing to compare the canary with", file=sys.stderr)
-            return 1
-        if aliases.get(names.ALIAS_CANARY) != args.version:
-            print(f"error: alias canary is not version {args.version}: canary does not serve it", file=sys.stderr)
-            return 1
-        rollout = Rollout(
-            plan=canary_plan.from_values(),
-            prometheus=Prometheus(args.prometheus),
-            gateway=_gateway(args),
-            registry=registry,
-            version=args.version,
-            production_version=production,
-            promote=lambda: None,  # the workflow's promote-model step
-            restore_canary=lambda v: None,  # the workflow's deploy + alias steps
-            restore_split_after_promote=False,
-        )
-        report = rollout.run()
-    except (PrometheusError, RegistryError, RuntimeError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    if args.command == "set-weights":
+        weights = values.route_weights() if args.default else step_weights(args.canary)
+        _gateway(args).set_weights(weights)
+        print(f"gateway weights {weights}")
+        return 0
+    registry = Registry()
+    aliases = registry.aliases()
+    production = aliases.get(names.ALIAS_PRODUCTION)
+    if production is None:
+        raise GourmetGramError("no version has the alias production: nothing to compare the canary with")
+    if aliases.get(names.ALIAS_CANARY) != args.version:
+        raise GourmetGramError(f"alias canary is not version {args.version}: canary does not serve it")
+    rollout = Rollout(
+        plan=canary_plan.from_values(),
+        prometheus=Prometheus(args.prometheus),
+        gateway=_gateway(args),
+        registry=registry,
+        version=args.version,
+        production_version=production,
+        promote=lambda: None,  # the workflow's promote-model step
+        restore_canary=lambda v: None,  # the workflow's deploy + alias steps
+        restore_split_after_promote=False,
+    )
+    report = rollout.run()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "verdict").write_text(report["verdict"])

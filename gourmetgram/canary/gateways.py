@@ -15,6 +15,7 @@ from typing import Protocol
 import requests
 
 from gourmetgram import names, values
+from gourmetgram.errors import GourmetGramError, NotReady, UsageError
 
 
 class Gateway(Protocol):
@@ -75,7 +76,7 @@ class ArgoCDGateway:
 
     def __init__(self, server: str, token: str, timeout: float = 300.0):
         if not token or not token.strip():
-            raise ValueError("the Argo CD API token is empty (Secret argocd-deployer-token, key token)")
+            raise UsageError("the Argo CD API token is empty (Secret argocd-deployer-token, key token)")
         self.server = server.rstrip("/")
         self.app = names.app_name(names.PLATFORM)
         self.timeout = timeout
@@ -89,15 +90,21 @@ class ArgoCDGateway:
         session = requests.Session()
         session.verify = False
         url = f"{server.rstrip('/')}/api/v1/session"
-        resp = session.post(url, json={"username": username, "password": password}, timeout=30)
+        try:
+            resp = session.post(url, json={"username": username, "password": password}, timeout=30)
+        except requests.RequestException as exc:
+            raise GourmetGramError(f"Argo CD POST /api/v1/session: {exc}") from None
         if resp.status_code >= 400:
-            raise RuntimeError(f"Argo CD POST /api/v1/session: HTTP {resp.status_code} {resp.text[:300]}")
+            raise GourmetGramError(f"Argo CD POST /api/v1/session: HTTP {resp.status_code} {resp.text[:300]}")
         return cls(server, resp.json()["token"], timeout=timeout)
 
     def _call(self, method: str, path: str, **kwargs) -> dict:
-        resp = getattr(self.session, method)(f"{self.server}{path}", timeout=30, **kwargs)
+        try:
+            resp = getattr(self.session, method)(f"{self.server}{path}", timeout=30, **kwargs)
+        except requests.RequestException as exc:
+            raise GourmetGramError(f"Argo CD {method.upper()} {path}: {exc}") from None
         if resp.status_code >= 400:
-            raise RuntimeError(f"Argo CD {method.upper()} {path}: HTTP {resp.status_code} {resp.text[:300]}")
+            raise GourmetGramError(f"Argo CD {method.upper()} {path}: HTTP {resp.status_code} {resp.text[:300]}")
         return resp.json() if resp.content else {}
 
     def weights(self) -> dict[str, int]:
@@ -128,11 +135,11 @@ class ArgoCDGateway:
             operation = status.get("operationState") or {}
             phase = operation.get("phase")
             if phase in ("Failed", "Error"):
-                raise RuntimeError(f"Argo CD sync of {self.app} {phase}: {operation.get('message')}")
+                raise GourmetGramError(f"Argo CD sync of {self.app} {phase}: {operation.get('message')}")
             if phase == "Succeeded" and _applied(operation, wanted):
                 return
             time.sleep(2)
-        raise RuntimeError(f"Argo CD did not sync {self.app} to weights {weights} within {self.timeout:.0f}s")
+        raise NotReady(f"Argo CD did not sync {self.app} to weights {weights} within {self.timeout:.0f}s")
 
 
 # The selective sync of the canary split (the platform chart's HTTPRoute, k8s/platform/templates/gateway.yaml).

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from gourmetgram import values
+from gourmetgram.errors import UsageError
+from gourmetgram.paths import REPO_ROOT
 
 
 def check_loopback(url: str) -> None:
@@ -28,7 +29,7 @@ def check_loopback(url: str) -> None:
     except ValueError:
         ok = host == "localhost"
     if not ok:
-        raise ValueError(f"the load generator only sends to 127.0.0.0/8, not {url}")
+        raise UsageError(f"the load generator only sends to 127.0.0.0/8, not {url}")
 
 
 def images(data_root: Path | None = None, limit: int = 66) -> list[bytes]:
@@ -50,7 +51,7 @@ def images(data_root: Path | None = None, limit: int = 66) -> list[bytes]:
             buf = io.BytesIO()
             Image.fromarray(rng.integers(0, 255, size=(72, 96, 3), dtype=np.uint8), "RGB").save(buf, "JPEG")
             found.append(buf.getvalue())
-        found.append((values.REPO_ROOT / "app" / "static" / "test.jpg").read_bytes())
+        found.append((REPO_ROOT / "app" / "static" / "test.jpg").read_bytes())
     return found[:limit]
 
 
@@ -68,7 +69,7 @@ class LoadGenerator:
     ):
         check_loopback(url)
         if not jpegs:
-            raise ValueError("the load generator needs at least one image")
+            raise UsageError("the load generator needs at least one image")
         self.url = url.rstrip("/") + "/predict"
         self.jpegs = jpegs
         self.clients = clients

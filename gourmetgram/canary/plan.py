@@ -6,9 +6,10 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from gourmetgram import values
+from gourmetgram.errors import GourmetGramError
 
 
-class PlanError(ValueError):
+class PlanError(GourmetGramError, ValueError):
     """The canary values are not a usable plan; the message names the value."""
 
 

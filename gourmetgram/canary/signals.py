@@ -18,6 +18,7 @@ import yaml
 
 from gourmetgram import values
 from gourmetgram.canary.decide import Signals
+from gourmetgram.errors import BadAnswer, GourmetGramError
 
 RULES_FILE = values.K8S_DIR / "platform" / "files" / "prometheus" / "canary-rules.yml"
 RULE_WINDOW = "[1m]"
@@ -30,7 +31,7 @@ RECORDS = {
 }
 
 
-class PrometheusError(RuntimeError):
+class PrometheusError(GourmetGramError):
     """Prometheus could not answer a query; the message names the server and the query."""
 
 
@@ -45,7 +46,7 @@ def expression(record: str, window_seconds: float) -> str:
     """The rule's expr with its 1m window replaced by the analysis interval."""
     expr = rules()[record]
     if RULE_WINDOW not in expr:
-        raise ValueError(f"rule {record} has no {RULE_WINDOW} window to replace")
+        raise BadAnswer(f"rule {record} has no {RULE_WINDOW} window to replace")
     return expr.replace(RULE_WINDOW, f"[{max(1, round(window_seconds))}s]")
 
 

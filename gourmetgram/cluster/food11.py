@@ -20,10 +20,10 @@ import json
 import re
 
 from gourmetgram import names
-from gourmetgram.cluster import commands as cmd
-from gourmetgram.cluster import workflow_defaults
+from gourmetgram.cluster import argo, ssh, workflow_defaults
 from gourmetgram.cluster.runner import Step
 from gourmetgram.cluster.settings import Settings
+from gourmetgram.errors import BadAnswer, UsageError
 
 PVC_NAME = "food11-data"
 PVC_SIZE = "5Gi"  # the Food-11 zip is about 1.1 GB, unpacked about 1.2 GB; room for one reload
@@ -47,7 +47,7 @@ def pvc_manifest() -> dict:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {"name": PVC_NAME, "namespace": cmd.ARGO_NAMESPACE, "labels": _labels()},
+        "metadata": {"name": PVC_NAME, "namespace": argo.ARGO_NAMESPACE, "labels": _labels()},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": PVC_SIZE}}},
     }
 
@@ -64,7 +64,7 @@ def job_manifest(settings: Settings, branch: str, on_gpu_node: bool = False) -> 
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": JOB_NAME, "namespace": cmd.ARGO_NAMESPACE, "labels": _labels()},
+        "metadata": {"name": JOB_NAME, "namespace": argo.ARGO_NAMESPACE, "labels": _labels()},
         "spec": {
             "backoffLimit": 1,
             "ttlSecondsAfterFinished": 86400,
@@ -103,7 +103,7 @@ def job_manifest(settings: Settings, branch: str, on_gpu_node: bool = False) -> 
 
 
 def _kubectl(settings: Settings, ip: str, *args: str, title: str, stdin: str | None = None, capture=False) -> Step:
-    return cmd.remote_step(settings, ip, ["kubectl", "-n", cmd.ARGO_NAMESPACE, *args], stdin=stdin,
+    return ssh.remote_step(settings, ip, ["kubectl", "-n", argo.ARGO_NAMESPACE, *args], stdin=stdin,
                            capture=capture, title=title)  # fmt: skip
 
 
@@ -136,7 +136,7 @@ def load_steps(settings: Settings, ip: str, branch: str, on_gpu_node: bool = Fal
 
 def gpu_nodes_step(settings: Settings, ip: str) -> Step:
     remote = ["kubectl", "get", "nodes", "-o", "json"]
-    return cmd.remote_step(settings, ip, remote, capture=True, title=f"nodes with {GPU_RESOURCE} (train on a GPU?)")
+    return ssh.remote_step(settings, ip, remote, capture=True, title=f"nodes with {GPU_RESOURCE} (train on a GPU?)")
 
 
 def gpu_count(nodes_json: str) -> int:
@@ -144,7 +144,7 @@ def gpu_count(nodes_json: str) -> int:
     try:
         items = json.loads(nodes_json).get("items", [])
     except (ValueError, AttributeError):
-        raise ValueError("kubectl get nodes did not answer JSON; is the cluster up (`invoke k8s`)?") from None
+        raise BadAnswer("kubectl get nodes did not answer JSON; is the cluster up (`invoke k8s`)?") from None
     total = 0
     for node in items:
         value = str(node.get("status", {}).get("allocatable", {}).get(GPU_RESOURCE, "0"))
@@ -162,7 +162,7 @@ def train_args(
 
     pretrained: (url, sha256) of an ImageNet backbone to fine-tune from (flow.py keeps its own head)."""
     if synthetic and init_checkpoint:
-        raise ValueError("--synthetic trains the CI-size demo net from scratch: it takes no Food-11 checkpoint")
+        raise UsageError("--synthetic trains the CI-size demo net from scratch: it takes no Food-11 checkpoint")
     if synthetic:
         return TRAIN_ARGS_SYNTHETIC
     if init_checkpoint:
@@ -179,7 +179,7 @@ def train_args(
         url, sha256 = pretrained
         prefix = re.search(r"-([0-9a-f]{8})\.pth$", url)
         if prefix and not sha256.lower().startswith(prefix.group(1)):
-            raise ValueError(
+            raise UsageError(
                 f"GG_PRETRAINED_SHA256 {sha256[:12]}... cannot be the sha256 of {url}: torchvision names its files "
                 f"after their sha256's first 8 hex digits ({prefix.group(1)})"
             )

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from gourmetgram.cluster.settings import REPO_ROOT
+from gourmetgram.errors import UsageError
+from gourmetgram.paths import REPO_ROOT
 
 DEFAULT_NODES = {"node1": "192.168.1.11", "node2": "192.168.1.12", "node3": "192.168.1.13"}
 DEFAULT_USER = "cc"
@@ -41,7 +42,7 @@ _HEADER = (
 )
 
 
-class InventoryError(ValueError):
+class InventoryError(UsageError):
     """Bad Terraform output or inventory options (the message says what)."""
 
 

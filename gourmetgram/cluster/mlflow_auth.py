@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 
 from gourmetgram import names, values
-from gourmetgram.cluster.settings import REPO_ROOT
+from gourmetgram.errors import BadAnswer
+from gourmetgram.paths import REPO_ROOT
 
 NETRC_FILE = REPO_ROOT / ".state" / "cluster" / "mlflow.netrc"
 
@@ -30,7 +31,7 @@ def credentials_from_secret_json(text: str) -> tuple[str, str]:
         data = json.loads(text)["data"]
         return base64.b64decode(data["username"]).decode(), base64.b64decode(data["password"]).decode()
     except (ValueError, KeyError, TypeError):
-        raise ValueError(
+        raise BadAnswer(
             f"Secret {credentials_secret()} in {names.namespace(names.PLATFORM)} has no username/password: "
             "run `invoke argocd.add --env platform`"
         ) from None

@@ -26,14 +26,16 @@ from pathlib import Path
 
 import yaml
 
-from gourmetgram.cluster import commands as cmd
+from gourmetgram.cluster import cloud, ssh
 from gourmetgram.cluster.inventory import DEFAULT_NODES, proxy_command
 from gourmetgram.cluster.runner import Step
-from gourmetgram.cluster.settings import REPO_ROOT, Settings, SettingsError
+from gourmetgram.cluster.settings import Settings, SettingsError
+from gourmetgram.errors import BadAnswer
+from gourmetgram.paths import REPO_ROOT
 
 CLOUD_NAME = "openstack"  # the cloud our openstack/terraform commands name (OS_CLOUD, the provider)
 VERSIONS_FILE = REPO_ROOT / "ansible" / "vars" / "versions.yml"
-TF_DATA_FILE = REPO_ROOT / cmd.TF_DIR / "data.tf"
+TF_DATA_FILE = REPO_ROOT / cloud.TF_DIR / "data.tf"
 # What the playbooks need on each node (m1.large: 4 vCPU, 8 GiB, 40 GB): Kubespray and the
 # images of the platform need room; ansible-core 2.19 needs Python >= 3.8 on the nodes.
 MIN_MEMORY_GIB = 7.0
@@ -185,7 +187,7 @@ def check_clouds_yaml(settings: Settings) -> Result:
 
 
 def _openstack(settings: Settings, *args: str) -> Step:
-    return Step(argv=("openstack", *args), env=cmd.openstack_env(settings), unset_env_prefixes=("OS_",))
+    return Step(argv=("openstack", *args), env=cloud.openstack_env(settings), unset_env_prefixes=("OS_",))
 
 
 def keypair_steps(settings: Settings) -> list[Step]:
@@ -276,7 +278,7 @@ def check_agent(settings: Settings, probe: Probe) -> Result:
 
 
 def lease_step(settings: Settings) -> Step:
-    return _openstack(settings, "reservation", "lease", "show", cmd.lease_name(settings), "-f", "json")
+    return _openstack(settings, "reservation", "lease", "show", cloud.lease_name(settings), "-f", "json")
 
 
 def parse_reservations(value) -> list[dict]:
@@ -299,11 +301,11 @@ def parse_reservations(value) -> list[dict]:
 
 
 def check_lease(settings: Settings, probe: Probe) -> Result:
-    lease = cmd.lease_name(settings)
+    lease = cloud.lease_name(settings)
     name = f"lease {lease}"
     shown = probe.run(lease_step(settings))
     if shown is None:
-        return _dry(name, f"ACTIVE with {cmd.LEASE_NODES} x {cmd.LEASE_FLAVOR} of flavor GG_RESERVATION")
+        return _dry(name, f"ACTIVE with {cloud.LEASE_NODES} x {cloud.LEASE_FLAVOR} of flavor GG_RESERVATION")
     if not shown.ok:
         return Result(name, False, f"not found ({shown.reason()})", "create it: invoke lease")
     try:
@@ -326,11 +328,11 @@ def check_lease(settings: Settings, probe: Probe) -> Result:
             "set GG_RESERVATION to the flavor ID `invoke lease` printed",
         )
     amount = int(ours[0].get("amount") or 0)
-    if amount < cmd.LEASE_NODES:
+    if amount < cloud.LEASE_NODES:
         return Result(
             name,
             False,
-            f"reserves {amount} instance(s), the lab needs {cmd.LEASE_NODES}",
+            f"reserves {amount} instance(s), the lab needs {cloud.LEASE_NODES}",
             "make a new lease: invoke lease",
         )
     if doc.get("degraded"):
@@ -345,7 +347,7 @@ def required_security_groups(tf_file: Path = TF_DATA_FILE) -> list[str]:
     text = tf_file.read_text()
     block = re.search(r"security_group_names\s*=\s*\[(.*?)\]", text, re.S)
     if not block:
-        raise ValueError(f"{tf_file} has no security_group_names list")
+        raise BadAnswer(f"{tf_file} has no security_group_names list")
     return re.findall(r'"([^"]+)"', block.group(1))
 
 
@@ -398,7 +400,7 @@ class NodeAccess:
     floating_ip: str
     ssh_key: str
     nodes: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_NODES))
-    user: str = cmd.NODE_IMAGE_USER
+    user: str = ssh.NODE_IMAGE_USER
 
     def _base(self) -> list[str]:
         return [
@@ -487,7 +489,7 @@ def check_resources(
     if python < tuple(min_python):
         problems.append(f"python {python} < {min_python}")
     if problems:
-        return Result(name, False, "; ".join(problems) + f" ({detail})", f"the lab needs {cmd.LEASE_FLAVOR} nodes")
+        return Result(name, False, "; ".join(problems) + f" ({detail})", f"the lab needs {cloud.LEASE_FLAVOR} nodes")
     return Result(name, True, detail)
 
 

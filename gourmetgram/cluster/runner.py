@@ -18,15 +18,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gourmetgram.cluster.settings import REPO_ROOT
+from gourmetgram.errors import GourmetGramError
+from gourmetgram.paths import REPO_ROOT
 
 
-class CommandFailed(RuntimeError):
-    """A step exited non-zero or its program is missing (message says which)."""
+class CommandFailed(GourmetGramError):
+    """A step exited non-zero or its program is missing (message says which); the task exits
+    with the command's own code."""
 
     def __init__(self, message: str, returncode: int = 1):
         super().__init__(message)
         self.returncode = returncode
+        self.exit_code = returncode or 1
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from gourmetgram.errors import UsageError
+from gourmetgram.paths import REPO_ROOT
+
 DEFAULT_SETTINGS_FILE = REPO_ROOT / "settings.env"
 EXAMPLE_SETTINGS_FILE = REPO_ROOT / "settings.env.example"
 SETTINGS_FILE_ENV = "GG_SETTINGS_FILE"
@@ -27,8 +29,11 @@ _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 _LAB_PLACEHOLDER_UUID = "00000000-0000-0000-0000-000000000000"
 
 
-class SettingsError(ValueError):
-    """A missing or malformed setting; the message says which and how to fix it."""
+class SettingsError(UsageError):
+    """A missing or malformed setting; the message says which and how to fix it (exit 2)."""
+
+    def headline(self, task: str) -> str:
+        return f"settings: {self}"
 
 
 # torchvision's ImageNet MobileNetV2 (IMAGENET1K_V1). The sha256 is that of the copy in the PyPI
@@ -91,6 +96,11 @@ class Settings:
 
     def ssh_key_path(self) -> str:
         return os.path.expanduser(self.ssh_key)
+
+    def revision(self, branch: str | None = None) -> str:
+        """The revision a workflow clones: --branch when given, else GG_REPO_REVISION (one source)."""
+        self.require("repo_url", "repo_revision")
+        return branch or self.repo_revision
 
 
 ENV_NAMES = {

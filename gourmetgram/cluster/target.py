@@ -1,11 +1,12 @@
-"""The lifecycle Target on the cluster: image tags in the cluster registry, Argo CD syncs.
+"""The lifecycle's serving side on the cluster: Argo CD syncs of image tags in the cluster registry.
 
 Every method reaches the cluster the way the other cluster tasks do: ssh to
-node1 and kubectl there (gourmetgram.cluster.commands builds each argv), so a
+node1 and kubectl there (gourmetgram.cluster.argo builds each argv), so a
 Runner in dry-run mode prints the exact commands instead of running them.
+`invoke rollback` runs the Lifecycle over it. Building and promoting are the
+workflows' own steps (train-model's relay, promote-model), so there is no
+build or copy_tag here (lifecycle.target.Serving, not the whole Target).
 
-    build           submit build-container-image (build-only=true) and wait
-    copy_tag        skopeo copy <src>-1.0.N -> <dst>-1.0.N in a one-off pod (promote-model's copy-image)
     deploy          submit deploy-container-image (argocd app set image.tag + sync + wait) and wait
     url             http://<floating ip>:<env port from k8s/<env>/values.yaml>
     deployed_version, history   the Argo CD Application (its image.tag parameter and status.history)
@@ -18,10 +19,10 @@ import time
 from collections.abc import Callable
 
 from gourmetgram import names, values
-from gourmetgram.cluster import commands as cmd
-from gourmetgram.cluster.runner import CommandFailed, Runner, Step, format_elapsed
+from gourmetgram.cluster import argo
+from gourmetgram.cluster.runner import Runner, Step, format_elapsed
 from gourmetgram.cluster.settings import Settings
-from gourmetgram.lifecycle.registry import Registry
+from gourmetgram.errors import BadAnswer
 from gourmetgram.lifecycle.rules import Deployment
 from gourmetgram.lifecycle.target import DeployError
 
@@ -33,7 +34,7 @@ WORKFLOW_WAIT_MARGIN_SECONDS = 300.0
 
 
 class ClusterTarget:
-    """Target over the real cluster tools; `runner` decides whether commands run or are only printed."""
+    """Serving over the real cluster tools; `runner` decides whether commands run or are only printed."""
 
     name = "cluster"
 
@@ -42,7 +43,6 @@ class ClusterTarget:
         settings: Settings,
         runner: Runner,
         floating_ip: str,
-        branch: str | None = None,  # None: GG_REPO_REVISION
         poll_seconds: float = WORKFLOW_POLL_SECONDS,
         timeout: float | None = None,  # None: the template's deadline + WORKFLOW_WAIT_MARGIN_SECONDS
         sleep: Callable[[float], None] = time.sleep,
@@ -50,32 +50,18 @@ class ClusterTarget:
         self.settings = settings
         self.runner = runner
         self.floating_ip = floating_ip
-        self.branch = branch
         self.poll_seconds = poll_seconds
         self.timeout = timeout
         self.sleep = sleep
         self._last_created = ""
 
-    # -- Target -------------------------------------------------------------------------------
-    def build(self, model_version: int, registry: Registry | None = None) -> str:
-        """The image staging-1.0.N, built in the cluster from the registered model (the registry is MLflow's,
-        which the workflow reads itself)."""
-        steps = cmd.build_image_steps(self.settings, self.floating_ip, model_version, self.branch)
-        phase = self._submit_and_wait(steps, "build-container-image")
-        if phase not in (None, "Succeeded"):
-            raise CommandFailed(f"build-container-image ended {phase}: {self._logs_hint()}")
-        return names.image_tag(names.STAGING, model_version)
-
-    def copy_tag(self, source_env: str, target_env: str, model_version: int) -> str:
-        self.runner.run(cmd.copy_image_step(self.settings, self.floating_ip, source_env, target_env, model_version))
-        return names.image_tag(target_env, model_version)
-
+    # -- lifecycle.target.Serving ---------------------------------------------------------------
     def deploy(self, env: str, model_version: int) -> None:
         """Argo CD serves <env>-1.0.N; DeployError if the deploy workflow does not succeed.
 
         Kubernetes rolls the Deployment (readiness probe on /readyz), so the old pod serves until the new one
         is ready; a version that never gets ready leaves the old pod serving."""
-        steps = cmd.deploy_image_steps(self.settings, self.floating_ip, env, model_version)
+        steps = argo.deploy_image_steps(self.settings, self.floating_ip, env, model_version)
         phase = self._submit_and_wait(steps, "deploy-container-image")
         if phase not in (None, "Succeeded"):
             raise DeployError(
@@ -99,15 +85,15 @@ class ClusterTarget:
     # -- helpers ------------------------------------------------------------------------------
     def _application(self, env: str) -> dict | None:
         """The Application object (None in a dry-run, where nothing is read)."""
-        out = self.runner.run(cmd.argocd_app_step(self.settings, self.floating_ip, env))
+        out = self.runner.run(argo.argocd_app_step(self.settings, self.floating_ip, env))
         if out is None:
             return None
         try:
             app = json.loads(out)
         except json.JSONDecodeError:
-            raise ValueError(f"kubectl did not answer JSON for {names.app_name(env)}: {out[:200]!r}") from None
+            raise BadAnswer(f"kubectl did not answer JSON for {names.app_name(env)}: {out[:200]!r}") from None
         if not isinstance(app, dict) or app.get("kind") != "Application":
-            raise ValueError(f"{names.app_name(env)} is not an Argo CD Application: {out[:200]!r}")
+            raise BadAnswer(f"{names.app_name(env)} is not an Argo CD Application: {out[:200]!r}")
         return app
 
     def _submit_and_wait(self, steps: list[Step], template: str) -> str | None:
@@ -116,16 +102,17 @@ class ClusterTarget:
         for step in steps:
             created = self.runner.run(step)
         if created is None:  # dry-run: show the poll command once
-            self.runner.say(f"then, every {self.poll_seconds:g} s until {'/'.join(cmd.WORKFLOW_DONE_PHASES)}:")
-            self.runner.run(cmd.workflow_phase_step(self.settings, self.floating_ip, cmd.created_placeholder(template)))
+            self.runner.say(f"then, every {self.poll_seconds:g} s until {'/'.join(argo.WORKFLOW_DONE_PHASES)}:")
+            placeholder = argo.created_placeholder(template)
+            self.runner.run(argo.workflow_phase_step(self.settings, self.floating_ip, placeholder))
             return None
         created = created.strip()
         self._last_created = created
         timeout = self.timeout if self.timeout is not None else self.wait_limit(template)
         waited = 0.0
         while True:
-            phase = (self.runner.run(cmd.workflow_phase_step(self.settings, self.floating_ip, created)) or "").strip()
-            if phase in cmd.WORKFLOW_DONE_PHASES:
+            phase = (self.runner.run(argo.workflow_phase_step(self.settings, self.floating_ip, created)) or "").strip()
+            if phase in argo.WORKFLOW_DONE_PHASES:
                 self.runner.say(f"{created}: {phase}")
                 return phase
             if waited >= timeout:
@@ -139,13 +126,13 @@ class ClusterTarget:
     @staticmethod
     def wait_limit(template: str) -> float:
         """Seconds to wait for a Workflow of `template`: its deadline plus the margin."""
-        return cmd.workflow_deadline(template) + WORKFLOW_WAIT_MARGIN_SECONDS
+        return argo.workflow_deadline(template) + WORKFLOW_WAIT_MARGIN_SECONDS
 
     def _logs_hint(self) -> str:
         name = self._last_created.split("/")[-1]
         return (
             f"see the Argo Workflows UI (invoke tunnel --service workflows) or, on node1, "
-            f"kubectl -n {cmd.ARGO_NAMESPACE} logs -l workflows.argoproj.io/workflow={name}"
+            f"kubectl -n {argo.ARGO_NAMESPACE} logs -l workflows.argoproj.io/workflow={name}"
         )
 
 
@@ -180,7 +167,7 @@ def deployed_tag(app: dict) -> str | None:
 def version_of_tag(env: str, tag: str) -> int:
     tag_env, n = names.parse_image_tag(tag)
     if tag_env != env:
-        raise ValueError(f"{names.app_name(env)} runs image tag {tag}, which belongs to {tag_env}")
+        raise BadAnswer(f"{names.app_name(env)} runs image tag {tag}, which belongs to {tag_env}")
     return n
 
 

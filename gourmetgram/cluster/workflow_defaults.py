@@ -3,7 +3,7 @@
 workflows/*.yaml carry placeholders for them (`repo-url: GG_REPO_URL`, `branch: main`).
 `invoke workflows.apply` renders the lifecycle templates and the CronWorkflow with the
 settings' values as parameter defaults (render_templates) and the playbook applies exactly
-that; every submission by invoke passes them too (commands.py), so neither a placeholder
+that; every submission by invoke passes them too (argo.py, playbooks.py), so neither a placeholder
 nor another branch is ever cloned.
 """
 
@@ -16,7 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from gourmetgram.cluster.settings import REPO_ROOT, Settings
+from gourmetgram.cluster.settings import Settings
+from gourmetgram.errors import BadAnswer, UsageError
+from gourmetgram.paths import REPO_ROOT
 
 WORKFLOWS_DIR = REPO_ROOT / "workflows"
 APPLY_PLAYBOOK = REPO_ROOT / "ansible" / "argocd" / "workflow_templates_apply.yml"
@@ -32,7 +34,7 @@ REPO_PLACEHOLDER = "GG_REPO_URL"
 def branch_image_tag(revision: str) -> str:
     """The training image's tag for a branch: the workflows' `tr -c 'A-Za-z0-9_.\\n-' '-'` in Python."""
     if not revision:
-        raise ValueError("the repository revision (GG_REPO_REVISION) is empty")
+        raise UsageError("the repository revision (GG_REPO_REVISION) is empty")
     return re.sub(r"[^A-Za-z0-9_.-]", "-", revision)
 
 
@@ -74,7 +76,7 @@ def render(doc: dict, repo_url: str, revision: str) -> dict:
         params.extend({"name": n, "value": wanted[n]} for n in declared if n in wanted and n not in present)
         _set_defaults(params, wanted)
     else:
-        raise ValueError(f"unexpected kind {kind!r} among the workflow templates")
+        raise BadAnswer(f"unexpected kind {kind!r} among the workflow templates")
     return doc
 
 

@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 
 from gourmetgram.controller import terraform
+from gourmetgram.errors import GourmetGramError
+from gourmetgram.paths import REPO_ROOT
 
 HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[1]
 REQUIREMENTS = HERE / "requirements.txt"
 CONSTRAINTS = HERE / "controller-constraints.txt"
 # Python 3.10 gets its own set: ansible-core 2.19 and python-openstackclient 10.1+ need 3.11.
@@ -42,7 +43,7 @@ CHECK_IMPORTS = ("invoke", "ansible", "yaml", "requests", "openstackclient", "bl
 SYSTEM_TOOLS = ("ssh", "ssh-add", "curl", "git")
 
 
-class SetupError(RuntimeError):
+class SetupError(GourmetGramError):
     """A setup step failed; the message says what to do."""
 
 
@@ -169,9 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             say(f"==> Terraform {terraform.TERRAFORM_VERSION} into {bin_dir}")
             terraform.install(bin_dir, base_url=args.terraform_releases, say=say)
-    except (SetupError, terraform.TerraformInstallError) as exc:
+    except GourmetGramError as exc:  # SetupError, terraform.TerraformInstallError: one line, their exit code
         say(f"error: {exc}")
-        return 1
+        return exc.exit_code
     missing = [t for t in SYSTEM_TOOLS if shutil.which(t) is None]
     if missing:
         say(f"note: {', '.join(missing)} not found on PATH: the cluster tasks run them (ssh to the nodes)")

@@ -21,6 +21,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from gourmetgram.errors import GourmetGramError
+
 TERRAFORM_VERSION = "1.11.4"  # tf/kvm/versions.tf accepts >= 1.5, < 2.0; the offline checks run 1.11.4
 RELEASES_URL = "https://releases.hashicorp.com/terraform"
 # sha256 of terraform_1.11.4_<platform>.zip as HashiCorp's terraform_1.11.4_SHA256SUMS lists it
@@ -32,7 +34,7 @@ PINNED_SHA256 = {
 _CHUNK = 1 << 16
 
 
-class TerraformInstallError(RuntimeError):
+class TerraformInstallError(GourmetGramError):
     """The download or its verification failed; the message says what to do."""
 
 

@@ -14,7 +14,8 @@ import argparse
 import sys
 
 from gourmetgram import names
-from gourmetgram.lifecycle.registry import Registry, RegistryError
+from gourmetgram.errors import run_cli
+from gourmetgram.lifecycle.registry import Registry
 from gourmetgram.lifecycle.staging import DEFAULT_TIMEOUT, run_staging_test
 
 
@@ -39,33 +40,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "test-staging":
-            result = run_staging_test(args.url, args.version, timeout=args.timeout)
-            if not result.passed:
-                print(f"staging test FAILED for version {args.version}: {result.reason}", file=sys.stderr)
-                return 1
-            print(f"staging test passed: {result.reason}")
-            if not args.no_approve:
-                Registry().approve(args.version, url=args.url)
-                print(f"alias {names.ALIAS_STAGING_APPROVED} -> version {args.version}")
-            return 0
-        registry = Registry()
-        if args.command == "set-alias":
-            registry.set_alias(args.alias, args.version)
-            print(f"alias {args.alias} -> version {args.version}")
-        elif args.command == "fetch-model":
-            path = registry.fetch_model(args.version, args.out)
-            print(f"version {args.version} -> {path} ({names.version_string(args.version)})")
-        elif args.command == "check-approved":
-            if not registry.is_approved(args.version):
-                print(f"version {args.version} is not {names.ALIAS_STAGING_APPROVED}", file=sys.stderr)
-                return 1
-            print(f"version {args.version} is approved")
+    return run_cli(lambda: _run(args))
+
+
+def _run(args) -> int:
+    if args.command == "test-staging":
+        result = run_staging_test(args.url, args.version, timeout=args.timeout)
+        if not result.passed:
+            print(f"staging test FAILED for version {args.version}: {result.reason}", file=sys.stderr)
+            return 1
+        print(f"staging test passed: {result.reason}")
+        if not args.no_approve:
+            Registry().approve(args.version, url=args.url)
+            print(f"alias {names.ALIAS_STAGING_APPROVED} -> version {args.version}")
         return 0
-    except RegistryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    registry = Registry()
+    if args.command == "set-alias":
+        registry.set_alias(args.alias, args.version)
+        print(f"alias {args.alias} -> version {args.version}")
+    elif args.command == "fetch-model":
+        path = registry.fetch_model(args.version, args.out)
+        print(f"version {args.version} -> {path} ({names.version_string(args.version)})")
+    elif args.command == "check-approved":
+        if not registry.is_approved(args.version):
+            print(f"version {args.version} is not {names.ALIAS_STAGING_APPROVED}", file=sys.stderr)
+            return 1
+        print(f"version {args.version} is approved")
+    return 0
 
 
 if __name__ == "__main__":

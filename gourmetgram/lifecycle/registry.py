@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from gourmetgram import names
+from gourmetgram.errors import GourmetGramError
 from gourmetgram.lifecycle import rules
 
 # Fail within seconds when MLflow is down (the client's default retries for minutes).
@@ -24,7 +25,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
 
-class RegistryError(RuntimeError):
+class RegistryError(GourmetGramError):
     """MLflow could not do what a step needs; the message names the server and the operation."""
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from gourmetgram import names
+from gourmetgram.errors import GourmetGramError
 
 # Model-version tags written when a version passes the staging test. The alias
 # staging-approved moves on to the newest approved version; the tag stays, so
@@ -22,7 +23,7 @@ APPROVAL_TIME_TAG = "staging_approved_at"
 APPROVAL_URL_TAG = "staging_approved_url"
 
 
-class RuleError(ValueError):
+class RuleError(GourmetGramError, ValueError):
     """A lifecycle rule refused the request; the message says which rule and why."""
 
 

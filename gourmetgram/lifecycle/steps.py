@@ -3,6 +3,7 @@
     alias development -> build staging-1.0.N -> alias staging -> deploy staging
       -> test staging -> alias staging-approved -> promote to canary
 
+in the order gourmetgram/lifecycle/order.py declares (release() loops over it),
 plus promote (canary -> production) and rollback. Each step prints what it
 does and how long it took; a failure raises StepFailed naming the step. Steps
 only move an alias after the thing it stands for is done (built, deployed,
@@ -17,35 +18,41 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from gourmetgram import names
-from gourmetgram.lifecycle import rules
+from gourmetgram.errors import GourmetGramError
+from gourmetgram.lifecycle import order, rules
 from gourmetgram.lifecycle.registry import Registry
 from gourmetgram.lifecycle.staging import DEFAULT_TIMEOUT, run_staging_test
-from gourmetgram.lifecycle.target import DeployError, Target
-
-# Environments carry aliases of the same name.
-ENV_ALIAS = {
-    names.STAGING: names.ALIAS_STAGING,
-    names.CANARY: names.ALIAS_CANARY,
-    names.PRODUCTION: names.ALIAS_PRODUCTION,
-}
+from gourmetgram.lifecycle.target import Target
 
 
-class StepFailed(RuntimeError):
+@dataclass
+class _Release:
+    """What one release's stages hand on: staging's version before the deploy and why the deploy failed."""
+
+    previous: int | None = None
+    deploy_problem: str = ""
+
+
+class StepFailed(GourmetGramError):
     def __init__(self, step: str, reason: str):
         super().__init__(f"step '{step}' failed: {reason}")
         self.step = step
         self.reason = reason
 
+    def headline(self, task: str) -> str:
+        return f"{task} FAILED at step '{self.step}': {self.reason}"
+
 
 @dataclass
 class Lifecycle:
-    target: Target
+    target: Target  # rollback() needs only a lifecycle.target.Serving (the cluster's)
     registry: Registry
     say: Callable[[str], None] = print
     staging_timeout: float = DEFAULT_TIMEOUT
     timings: list[tuple[str, float]] = field(default_factory=list)
     version: int | None = None  # the version this run works on (set by release/promote or the caller)
     canary_report: dict | None = None  # the canary analysis' report, when one ran
+    _release: _Release = field(default_factory=_Release, repr=False, init=False)
 
     @contextmanager
     def step(self, name: str, what: str) -> Iterator[None]:
@@ -55,7 +62,7 @@ class Lifecycle:
             yield
         except StepFailed:
             raise
-        except (rules.RuleError, DeployError, RuntimeError, ValueError, OSError) as exc:
+        except GourmetGramError as exc:  # only project errors: anything else is a bug, with its traceback
             self.timings.append((name, time.monotonic() - start))
             self.say(f"    FAILED: {exc}")
             raise StepFailed(name, str(exc)) from exc
@@ -65,27 +72,36 @@ class Lifecycle:
 
     # -- after training ---------------------------------------------------------------------
     def release(self, model_version: int) -> None:
-        """A freshly registered version: development -> staging -> tested -> canary."""
-        n = self.version = int(model_version)
-        v = names.version_string(n)
+        """A freshly registered version: development -> staging -> tested -> canary (order.RELEASE)."""
+        self.version = model_version
+        self._release = _Release()
+        for stage in order.RELEASE:
+            getattr(self, f"_{stage.key}")(model_version)
+
+    def _build(self, n: int) -> None:
         with self.step("alias development", f"{names.ALIAS_DEVELOPMENT} -> version {n}"):
             self.registry.set_alias(names.ALIAS_DEVELOPMENT, n)
         with self.step("build", f"bundle {names.image_tag(names.STAGING, n)} from the registered model"):
             tag = self.target.build(n, self.registry)
             self.say(f"    built {tag}")
-        with self.step("alias staging", f"{names.ALIAS_STAGING} -> version {n}"):
+        with self.step(order.alias_step(names.STAGING), f"{names.ALIAS_STAGING} -> version {n}"):
             self.registry.set_alias(names.ALIAS_STAGING, n)
-        previous = self.target.deployed_version(names.STAGING)
-        deploy_problem = ""
+
+    def _deploy_staging(self, n: int) -> None:
+        self._release.previous = self.target.deployed_version(names.STAGING)
         try:
             what = f"{names.image_tag(names.STAGING, n)} to {self.target.url(names.STAGING)}"
-            with self.step("deploy staging", what):
+            with self.step(order.deploy_step(names.STAGING), what):
                 self.target.deploy(names.STAGING, n)
         except StepFailed as exc:
             # As on the cluster: a deploy that never gets ready is caught by the staging test,
             # which then sees the old version. We check once instead of waiting out the timeout.
-            deploy_problem = exc.reason
+            self._release.deploy_problem = exc.reason
+
+    def _test_staging(self, n: int) -> None:
+        deploy_problem, previous = self._release.deploy_problem, self._release.previous
         url = self.target.url(names.STAGING)
+        v = names.version_string(n)
         try:
             with self.step("test staging", f"{url}/version is {v} and {url}/test answers a class"):
                 result = run_staging_test(url, n, timeout=0 if deploy_problem else self.staging_timeout)
@@ -106,12 +122,15 @@ class Lifecycle:
             raise
         with self.step("approve", f"{names.ALIAS_STAGING_APPROVED} -> version {n} (+ approval tag)"):
             self.registry.approve(n, url=url)
+
+    def _promote_canary(self, n: int) -> None:
         self.promote(names.STAGING, names.CANARY, n)
 
     # -- promotion and rollback -------------------------------------------------------------
     def promote(self, source: str, target: str, model_version: int) -> None:
-        n = int(model_version)
-        with self.step(f"promote {source}->{target}", f"check version {n} may go from {source} to {target}"):
+        """The one promotion path of both targets: rules.promotion_refusal decides, then copy, deploy, alias."""
+        n = model_version
+        with self.step(order.promote_step(source, target), f"check version {n} may go from {source} to {target}"):
             refusal = rules.promotion_refusal(
                 source, target, n, self.registry.is_approved(n), self.target.deployed_version(source)
             )
@@ -119,22 +138,23 @@ class Lifecycle:
                 raise rules.RuleError(refusal)
             tag = self.target.copy_tag(source, target, n)
             self.say(f"    copied {names.image_tag(source, n)} -> {tag}")
-        with self.step(f"deploy {target}", f"{names.image_tag(target, n)} to {self.target.url(target)}"):
+        with self.step(order.deploy_step(target), f"{names.image_tag(target, n)} to {self.target.url(target)}"):
             self.target.deploy(target, n)
-        with self.step(f"alias {target}", f"{ENV_ALIAS[target]} -> version {n}"):
-            self.registry.set_alias(ENV_ALIAS[target], n)
+        alias = names.env_alias(target)
+        with self.step(order.alias_step(target), f"{alias} -> version {n}"):
+            self.registry.set_alias(alias, n)
 
     def rollback(self, env: str) -> int:
-        """Put env's previous known-good version back; returns it."""
+        """Put env's previous known-good version back; returns it. env is checked (names.check_env) by the caller."""
         with self.step(f"rollback {env}", "choose the previous known-good version"):
-            names.image_tag(env, 0)  # validates env
             current = self.target.deployed_version(env)
             chosen = rules.choose_rollback(self.target.history(env), current, self.registry.is_approved)
             self.say(f"    {env}: {_v(current)} -> {names.version_string(chosen.version)}")
-        with self.step(f"deploy {env}", f"{names.image_tag(env, chosen.version)} to {self.target.url(env)}"):
+        with self.step(order.deploy_step(env), f"{names.image_tag(env, chosen.version)} to {self.target.url(env)}"):
             self.target.deploy(env, chosen.version)
-        with self.step(f"alias {env}", f"{ENV_ALIAS[env]} -> version {chosen.version}"):
-            self.registry.set_alias(ENV_ALIAS[env], chosen.version)
+        alias = names.env_alias(env)
+        with self.step(order.alias_step(env), f"{alias} -> version {chosen.version}"):
+            self.registry.set_alias(alias, chosen.version)
         return chosen.version
 
 

@@ -18,8 +18,9 @@ import requests
 import yaml
 
 from gourmetgram import values
-from gourmetgram.local.state import PlatformError, Settings, State, wait_until, write_atomic
+from gourmetgram.local.state import PlatformError, Settings, State, write_atomic
 from gourmetgram.local.supervisor import Program
+from gourmetgram.proc_helpers import wait_until
 
 ALERTMANAGER = "alertmanager"
 HOOK = "retrain-hook"

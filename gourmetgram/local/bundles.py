@@ -3,9 +3,8 @@
 A bundle <state>/registry/<env>-1.0.N/ holds what the app image holds:
     versions.txt       1.0.N
     model/             the registered artifact (model.onnx + model.json)
-    app/               the web app's code
-    gourmetgram/       the top-level gourmetgram modules the app imports
-    k8s/*/values.yaml  the Helm values (values.py reads ports from them)
+    app/, gourmetgram/ the app's code: exactly what app/Dockerfile's COPY lines put in the image
+                       (image_copies.py reads them: one declaration for both)
     manifest.json      sha256 and size of every file above
 Bundles are built in a temp dir and renamed into place, then made read-only.
 A deploy verifies the manifest first: a truncated or altered bundle is refused.
@@ -21,12 +20,13 @@ import stat
 import tempfile
 from pathlib import Path
 
-from gourmetgram import names, values
+from gourmetgram import names
 from gourmetgram.lifecycle.registry import Registry
+from gourmetgram.local import image_copies
 from gourmetgram.local.state import PlatformError
+from gourmetgram.paths import REPO_ROOT
 
 MANIFEST = "manifest.json"
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".pytest_cache")
 
 
 class BundleError(PlatformError):
@@ -129,18 +129,10 @@ class BundleRegistry:
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{tag}."))
         try:
             registry.fetch_model(model_version, tmp)
-            app_src = values.REPO_ROOT / "app"
+            app_src = REPO_ROOT / "app"
             if not (app_src / "app.py").is_file():
                 raise BundleError(f"no app code at {app_src} (app/app.py missing)")
-            shutil.copytree(app_src, tmp / "app", ignore=_IGNORE)
-            pkg = tmp / "gourmetgram"
-            pkg.mkdir()
-            for module in sorted((values.REPO_ROOT / "gourmetgram").glob("*.py")):
-                shutil.copy2(module, pkg / module.name)
-            for chart in names.ENVIRONMENTS + (names.PLATFORM,):
-                src = values.K8S_DIR / chart / "values.yaml"
-                (tmp / "k8s" / chart).mkdir(parents=True)
-                shutil.copy2(src, tmp / "k8s" / chart / "values.yaml")
+            image_copies.lay_out(tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

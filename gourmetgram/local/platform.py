@@ -1,22 +1,15 @@
-"""The local platform: MLflow, Traefik and three app environments on one machine.
+"""The local platform: MLflow, the gateway (Traefik) and three app environments on one machine.
 
-LocalPlatform starts and stops the processes (through supervisord) and is the
-local implementation of gourmetgram.lifecycle.target.Target:
-- build: a bundle staging-1.0.N from the registered model (bundles.py)
-- copy_tag: <src>-1.0.N -> <dst>-1.0.N
-- deploy: zero-downtime: start gunicorn from the bundle on a fresh loopback
-  port, wait for /readyz and /version, switch Traefik's route for the
-  environment (and so the gateway split), then stop the old process. A version
-  that never gets ready is removed again and never switched in.
+LocalPlatform configures, starts and stops the processes (through supervisord) and reports
+their status. Its `target` (target.py) is the local implementation of
+gourmetgram.lifecycle.target.Target (build, copy_tag, deploy, ...); its `gateway` is the
+local Gateway interface (gateway.py), whatever implements it.
 """
 
 from __future__ import annotations
 
 import socket
-import sys
-import time
-from dataclasses import asdict
-from datetime import UTC, datetime
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import requests
@@ -24,37 +17,15 @@ import requests
 from gourmetgram import names
 from gourmetgram.feedback import local_capture_dir, online_accuracy
 from gourmetgram.lifecycle.registry import Registry
-from gourmetgram.lifecycle.rules import Deployment
-from gourmetgram.lifecycle.target import DeployError
-from gourmetgram.local import alerting, prometheus, services
-from gourmetgram.local.bundles import BundleError, BundleRegistry, verify
-from gourmetgram.local.state import (
-    ARTIFACT_STORES,
-    BACKENDS,
-    Current,
-    PlatformError,
-    Ports,
-    Settings,
-    State,
-)
-from gourmetgram.local.supervisor import FAILED_STATES, Program, Supervisor
-from gourmetgram.local.traefik import PROGRAM as TRAEFIK
-from gourmetgram.local.traefik import Traefik
-from gourmetgram.mlflow_server import NO_TELEMETRY_ENV, free_port
+from gourmetgram.local import alerting, gateway, prometheus, services
+from gourmetgram.local.bundles import BundleRegistry
+from gourmetgram.local.state import ARTIFACT_STORES, BACKENDS, PlatformError, Ports, Settings, State
+from gourmetgram.local.supervisor import Program, Supervisor
+from gourmetgram.local.target import LocalTarget
+from gourmetgram.proc_helpers import NO_TELEMETRY_ENV, free_port
 
 # Ports added after the first platforms: a state dir without them gets a free one, once.
 LATE_PORTS = ("prometheus", "alertmanager", "retrain_hook")
-APP_PREFIX = "app-"
-READY_TIMEOUT = 120.0
-# A process that answers /readyz with 503 this long has failed to load its model
-# (the app loads it at start-up and keeps answering 503 with the reason).
-NOT_READY_GRACE = 15.0
-# After Traefik switched, give in-flight requests to the old process a moment.
-DRAIN_SECONDS = 1.0
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class LocalPlatform:
@@ -65,9 +36,15 @@ class LocalPlatform:
         self.supervisor = Supervisor(self.state)
         self.bundles = BundleRegistry(self.state.registry)
         self.say = say
-        # Tests only: extra environment for the app process of one model version
-        # ({N: {"GG_TEST_FAULT": ...}}) to plant a bad candidate; no task or file sets it.
-        self.app_env_overrides: dict[int, dict[str, str]] = {}
+        # The lifecycle's Target here; reads the settings and the gateway when it uses them.
+        self.target = LocalTarget(
+            self.state,
+            self.supervisor,
+            self.bundles,
+            settings=lambda: self.settings,
+            gateway=lambda: self.gateway,
+            say=lambda line: self.say(line),
+        )
 
     # -- settings -----------------------------------------------------------------------------
     @property
@@ -116,9 +93,7 @@ class LocalPlatform:
         if late:
             self.state.save_settings(saved)
         if ports is not None:
-            ports = Ports(
-                **{**asdict(ports), **{n: getattr(saved.ports, n) for n in LATE_PORTS if not getattr(ports, n)}}
-            )
+            ports = replace(ports, **{n: getattr(saved.ports, n) for n in LATE_PORTS if not getattr(ports, n)})
         asked = {"ports": ports, "host": host, "backend": backend, "artifacts": artifacts}
         for key, value in asked.items():
             if value is not None and key != "host" and value != getattr(saved, key):
@@ -129,9 +104,8 @@ class LocalPlatform:
         return saved
 
     @property
-    def traefik(self) -> Traefik:
-        s = self.settings
-        return Traefik(self.state.path("traefik"), s.host, s.ports)
+    def gateway(self) -> gateway.Gateway:
+        return gateway.for_settings(self.state, self.settings)
 
     @property
     def mlflow_url(self) -> str:
@@ -141,8 +115,7 @@ class LocalPlatform:
         return Registry(self.mlflow_url)
 
     def url(self, env: str) -> str:
-        s = self.settings
-        return f"http://{s.host}:{s.ports.env(env)}"
+        return self.target.url(env)
 
     @property
     def gateway_url(self) -> str:
@@ -154,16 +127,16 @@ class LocalPlatform:
         return prometheus.url(self.settings)
 
     def gateway_weights(self) -> dict[str, int]:
-        return self.traefik.weights()
+        return self.gateway.weights()
 
     def set_gateway_weights(self, weights: dict[str, int]) -> None:
-        """Move the gateway split (canary analysis steps); returns once Traefik serves it."""
+        """Move the gateway split (canary analysis steps); returns once the gateway serves it."""
         backends = {env: cur.port for env, cur in self.state.deployments().current.items()}
-        self.traefik.set_weights(weights, backends)
+        self.gateway.set_weights(weights, backends)
 
     @property
     def traefik_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.ports.traefik_api}/dashboard/"
+        return self.gateway.dashboard_url
 
     # -- up / down ----------------------------------------------------------------------------
     def up(self) -> None:
@@ -176,19 +149,20 @@ class LocalPlatform:
                 prometheus.wait_ready(self.state, s)
             if self.supervisor.info(alerting.ALERTMANAGER) is None:  # started before Alertmanager came
                 self._start_alerting(s)
-            self.traefik.wait_ready()
+            self.gateway.wait_ready()
             services.wait_mlflow(self.state, s)
             return
         self._check_ports_free(s)
         base_env = dict(NO_TELEMETRY_ENV)
         # MLflow is added after its stores are ready (Postgres needs its database first).
         (self.supervisor.programs_dir / f"{services.MLFLOW}.conf").unlink(missing_ok=True)
-        programs: list[Program] = [self.traefik.program(base_env)]
+        gate = self.gateway
+        programs: list[Program] = [gate.program(base_env)]
         if s.backend == "postgres":
             programs.append(services.postgres_program(self.state, s))
         if s.artifacts == "s3":
             programs.append(services.s3_program(self.state, s))
-        self.traefik.write_routes({env: cur.port for env, cur in self.state.deployments().current.items()})
+        gate.write_routes({env: cur.port for env, cur in self.state.deployments().current.items()})
         self.supervisor.start()
         for program in programs:
             self.say(f"  starting {program.name}")
@@ -203,7 +177,7 @@ class LocalPlatform:
         self.supervisor.add(services.mlflow_program(self.state, s))
         self.say(f"  starting prometheus (scrapes every {prometheus.scrape_interval()})")
         self.supervisor.add(prometheus.program(self.state, s))
-        self.traefik.wait_ready()
+        gate.wait_ready()
         prometheus.wait_ready(self.state, s)
         self.say(f"  prometheus ready at {self.prometheus_url}")
         self._start_alerting(s)
@@ -211,7 +185,7 @@ class LocalPlatform:
         self.say(f"  mlflow ready at {self.mlflow_url}")
         deployments = self.state.deployments()
         for env, cur in deployments.current.items():
-            self._wait_ready(cur.program, cur.port, cur.version)
+            self.target.wait_ready(cur.program, cur.port, cur.version)
             # The pid at this start: status reports a later change as a restart.
             cur.pid = int((self.supervisor.info(cur.program) or {}).get("pid", 0))
             self.say(f"  {env} serves {names.version_string(cur.version)} at {self.url(env)}")
@@ -225,7 +199,7 @@ class LocalPlatform:
 
     def _check_ports_free(self, s: Settings) -> None:
         """Fail before starting anything if an entry's port is taken (Traefik would just exit)."""
-        wanted = dict(asdict(s.ports))
+        wanted = s.ports.named()
         if s.postgres_port:
             wanted["postgres"] = s.postgres_port
         if s.s3_port:
@@ -249,124 +223,6 @@ class LocalPlatform:
     def down(self) -> None:
         """Stop every process; state (bundles, deployments, registry) stays for the next up."""
         self.supervisor.shutdown()
-
-    # -- Target: build / copy / deploy --------------------------------------------------------
-    def build(self, model_version: int, registry: Registry) -> str:
-        return self.bundles.build(model_version, registry)
-
-    def copy_tag(self, source_env: str, target_env: str, model_version: int) -> str:
-        return self.bundles.copy_tag(source_env, target_env, model_version)
-
-    def deployed_version(self, env: str) -> int | None:
-        cur = self.state.deployments().current.get(env)
-        return cur.version if cur else None
-
-    def history(self, env: str) -> list[Deployment]:
-        return list(self.state.deployments().history.get(env, []))
-
-    def app_program(self, env: str, model_version: int, port: int, bundle: Path) -> Program:
-        env_vars = dict(NO_TELEMETRY_ENV)
-        env_vars.update(
-            {
-                "PYTHONPATH": str(bundle),
-                "GG_MODEL_DIR": str(bundle / "model"),
-                "GG_VERSION_FILE": str(bundle / "versions.txt"),
-                "GG_ENVIRONMENT": env,
-                # One capture store for all environments: feedback may reach another one via the gateway.
-                "GG_CAPTURE_DIR": str(local_capture_dir(self.state)),
-                "PYTHONDONTWRITEBYTECODE": "1",  # the bundle is read-only
-            }
-        )
-        env_vars.update(self.app_env_overrides.get(int(model_version), {}))
-        return Program(
-            name=f"{APP_PREFIX}{env}-{model_version}-{port}",
-            command=[
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                str(bundle / "app" / "gunicorn.conf.py"),
-                "--bind",
-                f"{self.settings.host}:{port}",
-                "app.app:create_app()",
-            ],
-            directory=bundle,
-            environment=env_vars,
-            startsecs=1,
-            startretries=3,
-            stopwaitsecs=30,
-        )
-
-    def deploy(self, env: str, model_version: int) -> None:
-        n = int(model_version)
-        tag = names.image_tag(env, n)
-        bundle = self.bundles.path(env, n)
-        if not bundle.is_dir():
-            raise DeployError(f"no bundle {tag} in {self.bundles.root}")
-        try:
-            verify(bundle)
-        except BundleError as exc:
-            raise DeployError(f"refused to deploy {tag}: {exc}") from None
-        port = free_port(self.settings.host)
-        program = self.app_program(env, n, port, bundle)
-        self.say(f"    starting {program.name} (gunicorn on {self.settings.host}:{port})")
-        self.supervisor.add(program)
-        try:
-            self._wait_ready(program.name, port, n)
-        except DeployError:
-            self.supervisor.remove(program.name)
-            raise
-        deployments = self.state.deployments()
-        old = deployments.current.get(env)
-        backends = {e: c.port for e, c in deployments.current.items()}
-        backends[env] = port
-        try:
-            self.traefik.switch(backends)
-        except PlatformError as exc:
-            if old:
-                backends[env] = old.port
-            else:
-                backends.pop(env)
-            self.traefik.write_routes(backends)
-            self.supervisor.remove(program.name)
-            raise DeployError(f"{tag} not switched in: {exc}") from None
-        info = self.supervisor.info(program.name) or {}
-        deployments.record(env, Current(n, tag, port, program.name, int(info.get("pid", 0)), _now()))
-        self.state.save_deployments(deployments)
-        self.say(f"    switched {env} ({self.url(env)}) to {tag}")
-        if old and old.program != program.name:
-            time.sleep(DRAIN_SECONDS)
-            self.supervisor.remove(old.program)
-            self.say(f"    stopped {old.program}")
-
-    def _wait_ready(self, program: str, port: int, model_version: int, timeout: float = READY_TIMEOUT) -> None:
-        url = f"http://{self.settings.host}:{port}"
-        expected = names.version_string(model_version)
-        deadline = time.monotonic() + timeout
-        first_503: float | None = None
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            info = self.supervisor.info(program) or {}
-            if info.get("statename") in FAILED_STATES - {"BACKOFF"}:
-                raise DeployError(
-                    f"{program} {info.get('statename')} ({info.get('description', '')}); its log ends with:\n"
-                    + self.supervisor.tail(program, 15)
-                )
-            try:
-                resp = requests.get(f"{url}/readyz", timeout=5)
-                if resp.status_code == 200:
-                    got = requests.get(f"{url}/version", timeout=5).json().get("model_version")
-                    if got == expected:
-                        return
-                    raise DeployError(f"{program} reports version {got}, expected {expected}")
-                last = f"/readyz answered {resp.status_code}: {resp.text.strip()[:300]}"
-                first_503 = first_503 or time.monotonic()
-                if time.monotonic() - first_503 > NOT_READY_GRACE:
-                    raise DeployError(f"{program} never got ready: {last}")
-            except requests.RequestException:
-                last = "not answering yet"
-            time.sleep(0.3)
-        raise DeployError(f"{program} not ready within {timeout:.0f}s: {last}")
 
     # -- status -------------------------------------------------------------------------------
     def status(self) -> dict:
@@ -404,12 +260,12 @@ class LocalPlatform:
         return {
             "state_dir": str(self.state.root),
             "up": up,
-            "settings": asdict(s),
+            "settings": s.as_dict(),
             "environments": envs,
             "gateway": gateway,
             "registry": registry,
             "mlflow": procs.get(services.MLFLOW, {}).get("statename", "STOPPED"),
-            "traefik": procs.get(TRAEFIK, {}).get("statename", "STOPPED"),
+            "traefik": procs.get(self.gateway.program_name, {}).get("statename", "STOPPED"),
             "traefik_url": self.traefik_url,
             "prometheus": procs.get(prometheus.PROGRAM, {}).get("statename", "STOPPED"),
             "prometheus_url": self.prometheus_url,
@@ -449,4 +305,6 @@ def _probe(url: str) -> dict:
 
 
 def _show(value) -> str:
+    if isinstance(value, Ports):
+        return str(value.named())
     return str(asdict(value)) if hasattr(value, "__dataclass_fields__") else str(value)

@@ -18,8 +18,9 @@ import yaml
 
 from gourmetgram import names, values
 from gourmetgram.local import alerting
-from gourmetgram.local.state import PlatformError, Settings, State, wait_until, write_atomic
+from gourmetgram.local.state import PlatformError, Settings, State, write_atomic
 from gourmetgram.local.supervisor import Program
+from gourmetgram.proc_helpers import wait_until
 
 PROGRAM = "prometheus"
 RULES_FILE = values.K8S_DIR / "platform" / "files" / "prometheus" / "canary-rules.yml"

@@ -21,9 +21,10 @@ from pathlib import Path
 import requests
 
 from gourmetgram import names, values
-from gourmetgram.local.state import PlatformError, Settings, State, wait_until
+from gourmetgram.local.state import PlatformError, Settings, State
 from gourmetgram.local.supervisor import Program
-from gourmetgram.mlflow_server import NO_TELEMETRY_ENV, MlflowServer
+from gourmetgram.mlflow_server import MlflowServer
+from gourmetgram.proc_helpers import NO_TELEMETRY_ENV, wait_until
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "postgres"

@@ -26,21 +26,24 @@ import secrets
 import string
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from gourmetgram import names, values
+from gourmetgram.errors import GourmetGramError
 from gourmetgram.lifecycle.rules import Deployment
+from gourmetgram.paths import REPO_ROOT
 
 STATE_ENV = "GG_STATE_DIR"
-DEFAULT_STATE_DIR = values.REPO_ROOT / ".state" / "local"
+DEFAULT_STATE_DIR = REPO_ROOT / ".state" / "local"
 # Traefik's API/dashboard port: a local-only mechanic, not part of the Helm values.
 DEFAULT_TRAEFIK_API_PORT = 8089
 BACKENDS = ("sqlite", "postgres")
 ARTIFACT_STORES = ("local", "s3")
 
 
-class PlatformError(RuntimeError):
+class PlatformError(GourmetGramError):
     """A user-facing error of the local platform (printed without a traceback)."""
 
 
@@ -52,21 +55,6 @@ def state_dir(path: str | Path | None = None) -> Path:
     """The platform's state directory: explicit path, else $GG_STATE_DIR, else .state/local."""
     chosen = path or os.environ.get(STATE_ENV) or DEFAULT_STATE_DIR
     return Path(chosen).expanduser().resolve()
-
-
-def wait_until(what: str, check, timeout: float, log_hint: Path | None = None) -> None:
-    """Poll check() until it is truthy; PlatformError naming `what` (and where to look) after timeout."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception as exc:  # any failure of the probe means "not yet"
-            last = f" (last error: {str(exc).splitlines()[0][:200]})"
-        time.sleep(0.3)
-    hint = f"; see {log_hint}" if log_hint else ""
-    raise PlatformError(f"{what} not ready within {timeout:.0f}s{last}{hint}")
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
@@ -95,11 +83,14 @@ def _read_json(path: Path, default):
 
 @dataclass
 class Ports:
-    """Loopback ports of the platform's entries. Defaults come from the Helm values."""
+    """Loopback ports of the platform's entries. Defaults come from the Helm values.
 
-    staging: int
-    canary: int
-    production: int
+    `environments` maps each of names.ENVIRONMENTS to its entry port, so a new environment
+    needs no field here. platform.json keeps one flat object, as before this mapping
+    ({"staging": 8082, "canary": 8081, "production": 8080, "gateway": 80, ...}): state dirs
+    written earlier read unchanged (from_dict / named)."""
+
+    environments: dict[str, int]
     gateway: int
     mlflow: int
     traefik_api: int
@@ -112,9 +103,7 @@ class Ports:
     @classmethod
     def defaults(cls, offset: int = 0) -> Ports:
         return cls(
-            staging=values.env_port(names.STAGING) + offset,
-            canary=values.env_port(names.CANARY) + offset,
-            production=values.env_port(names.PRODUCTION) + offset,
+            environments={env: values.env_port(env) + offset for env in names.ENVIRONMENTS},
             gateway=values.gateway_port() + offset,
             mlflow=values.mlflow_port() + offset,
             traefik_api=DEFAULT_TRAEFIK_API_PORT + offset,
@@ -123,15 +112,44 @@ class Ports:
             retrain_hook=int(values.retrain_values()["webhookPort"]) + offset,
         )
 
+    @classmethod
+    def pick(cls, port: Callable[[], int]) -> Ports:
+        """Every port from port(), one call each (tests and benchmarks pass a free-port finder)."""
+        return cls(
+            environments={env: port() for env in names.ENVIRONMENTS},
+            gateway=port(),
+            mlflow=port(),
+            traefik_api=port(),
+            prometheus=port(),
+            alertmanager=port(),
+            retrain_hook=port(),
+        )
+
     def env(self, env: str) -> int:
-        names.namespace(env)
-        return int(getattr(self, env))
+        return int(self.environments[names.check_env(env)])
+
+    def named(self) -> dict[str, int]:
+        """Every port by its name: the environments', then the platform's (platform.json's flat form)."""
+        others = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "environments"}
+        return {**self.environments, **others}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Ports:
+        raw = dict(raw)
+        missing = [env for env in names.ENVIRONMENTS if env not in raw]
+        if missing:
+            raise PlatformError(
+                f"the saved ports {raw} have none for {', '.join(missing)}: this state dir predates that "
+                "environment; pick another state dir (GG_STATE_DIR) or remove this one"
+            )
+        environments = {env: int(raw.pop(env)) for env in names.ENVIRONMENTS}
+        return cls(environments=environments, **raw)
 
     def check(self) -> None:
-        used = list(asdict(self).values())
+        used = list(self.named().values())
         if len(set(used)) != len(used):
-            raise PlatformError(f"ports must differ: {asdict(self)}")
-        for name, port in asdict(self).items():
+            raise PlatformError(f"ports must differ: {self.named()}")
+        for name, port in self.named().items():
             if not 1 <= int(port) <= 65535:
                 raise PlatformError(f"port {name}={port} is out of range")
 
@@ -145,13 +163,17 @@ class Settings:
     postgres_port: int = 0
     s3_port: int = 0
 
+    def as_dict(self) -> dict:
+        """The settings as platform.json holds them (ports flat, see Ports)."""
+        return {**asdict(self), "ports": self.ports.named()}
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2) + "\n"
+        return json.dumps(self.as_dict(), indent=2) + "\n"
 
     @classmethod
     def from_dict(cls, raw: dict) -> Settings:
         raw = dict(raw)
-        raw["ports"] = Ports(**raw["ports"])
+        raw["ports"] = Ports.from_dict(raw["ports"])
         return cls(**raw)
 
 

@@ -19,8 +19,9 @@ import requests
 import yaml
 
 from gourmetgram import names, values
-from gourmetgram.local.state import PlatformError, Ports, wait_until, write_atomic
+from gourmetgram.local.state import PlatformError, Ports, write_atomic
 from gourmetgram.local.supervisor import Program
+from gourmetgram.proc_helpers import wait_until
 
 PROGRAM = "traefik"
 GATEWAY = "gateway"
@@ -115,6 +116,10 @@ def check_weights(weights: dict[str, int]) -> None:
 
 
 class Traefik:
+    """The local Gateway (gourmetgram/local/gateway.py) over Traefik's file provider and API."""
+
+    program_name = PROGRAM
+
     def __init__(self, root: Path, host: str, ports: Ports):
         self.root = root
         self.host = host
@@ -128,6 +133,10 @@ class Traefik:
     @property
     def api(self) -> str:
         return f"http://127.0.0.1:{self.ports.traefik_api}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"{self.api}/dashboard/"
 
     def program(self, env: dict[str, str]) -> Program:
         self.dynamic_dir.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from gourmetgram.cluster.inventory import DEFAULT_USER
+from gourmetgram.errors import GourmetGramError
 
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -166,9 +167,9 @@ def _unpacked_path(tarball: Path) -> Path:
 
 def _build(tarball: Path, mirror: str, log) -> None:
     if os.geteuid() != 0:
-        raise RuntimeError("building the node image needs root (debootstrap, chroot)")
+        raise GourmetGramError("building the node image needs root (debootstrap, chroot)")
     if shutil.which("debootstrap") is None:
-        raise RuntimeError("debootstrap is not installed: run ./lab setup")
+        raise GourmetGramError("debootstrap is not installed: run ./lab setup")
     work = Path(tempfile.mkdtemp(prefix="rootfs-", dir=tarball.parent))
     rootfs = work / "rootfs"
     try:
@@ -194,7 +195,7 @@ def _build(tarball: Path, mirror: str, log) -> None:
             gz = subprocess.run(["gzip", "-1"], stdin=tar.stdout, stdout=out, check=False)
             tar.stdout.close()
             if tar.wait() != 0 or gz.returncode != 0:
-                raise RuntimeError("packing the node root filesystem failed")
+                raise GourmetGramError("packing the node root filesystem failed")
         partial.rename(tarball)
         # The freshly built tree is exactly what unpacking the tarball would give.
         rootfs.chmod(0o755)
@@ -212,7 +213,7 @@ def _run(argv: list[str], logfile: Path) -> None:
     if proc.returncode != 0:
         tail = logfile.read_text(errors="replace").splitlines()[-20:]
         sys.stderr.write("\n".join(tail) + "\n")
-        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}); last lines above")
+        raise GourmetGramError(f"{argv[0]} failed ({proc.returncode}); last lines above")
 
 
 def unmount_below(path: Path) -> None:

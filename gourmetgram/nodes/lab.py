@@ -23,9 +23,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gourmetgram.cluster.inventory import DEFAULT_NODES
+from gourmetgram.errors import GourmetGramError, NotReady
 from gourmetgram.nodes import image
 from gourmetgram.nodes.playbooks import ansible_env
 from gourmetgram.nodes.podman import Podman, PodmanError
+from gourmetgram.paths import REPO_ROOT
 
 # The lab's nodes and private addresses, as Terraform and the cluster inventory have them.
 NODES = dict(DEFAULT_NODES)
@@ -67,7 +69,7 @@ def prepare_host() -> None:
 
 
 def default_state_dir() -> Path:
-    return Path(os.environ.get("GG_NODES_DIR", Path(__file__).resolve().parents[2] / ".state" / "nodes"))
+    return Path(os.environ.get("GG_NODES_DIR", REPO_ROOT / ".state" / "nodes"))
 
 
 @dataclass
@@ -110,9 +112,9 @@ class LabNodes:
 
         On any failure everything created so far is torn down again."""
         if self.record() is not None:
-            raise RuntimeError(f"lab nodes already up (state {self.state_dir}); run `invoke nodes.down` first")
+            raise GourmetGramError(f"lab nodes already up (state {self.state_dir}); run `invoke nodes.down` first")
         if os.geteuid() != 0:
-            raise RuntimeError("lab nodes need root (rootful podman with bridge networks)")
+            raise GourmetGramError("lab nodes need root (rootful podman with bridge networks)")
         prepare_host()
         rootfs = image.rootfs_dir(log=self.log)
         started = time.monotonic()
@@ -236,7 +238,7 @@ class LabNodes:
                     break
             except OSError as e:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"sshd on node1 ({rec.floating_ip}:22) did not answer in {timeout:.0f} s") from e
+                    raise NotReady(f"sshd on node1 ({rec.floating_ip}:22) did not answer in {timeout:.0f} s") from e
                 time.sleep(1)
         last = ""
         while time.monotonic() < deadline:
@@ -245,13 +247,13 @@ class LabNodes:
                 return
             last = proc.stdout + proc.stderr
             time.sleep(2)
-        raise TimeoutError(f"Ansible could not reach all nodes through node1 in {timeout:.0f} s:\n{last[-2000:]}")
+        raise NotReady(f"Ansible could not reach all nodes through node1 in {timeout:.0f} s:\n{last[-2000:]}")
 
     def ansible(self, pattern: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Ad-hoc `ansible <pattern> ...` with this run's ansible.cfg + inventory."""
         rec = self.record()
         if rec is None:
-            raise RuntimeError("lab nodes are not up")
+            raise GourmetGramError("lab nodes are not up")
         ansible_dir = Path(rec.ansible_dir)
         env = dict(os.environ, **ansible_env(ansible_dir))
         return subprocess.run(
@@ -324,7 +326,7 @@ def _free_public_subnet() -> ipaddress.IPv4Network:
             used.append(ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False))
     candidates = [n for n in PUBLIC_POOL.subnets(new_prefix=24) if not any(n.overlaps(u) for u in used)]
     if not candidates:
-        raise RuntimeError(f"no free /24 left in {PUBLIC_POOL} for node1's public network")
+        raise GourmetGramError(f"no free /24 left in {PUBLIC_POOL} for node1's public network")
     return random.choice(candidates)
 
 

@@ -10,7 +10,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-ANSIBLE_DIR = Path(__file__).resolve().parents[2] / "ansible"
+from gourmetgram.errors import BadAnswer, GourmetGramError
+from gourmetgram.paths import REPO_ROOT
+
+ANSIBLE_DIR = REPO_ROOT / "ansible"
 # The lab's node-level playbooks, in lab order; tag `node` selects the parts
 # of post_k8s that need no Kubernetes (cc in group docker, the IPv6 sysctl).
 NODE_PLAYBOOKS = (
@@ -63,7 +66,7 @@ def parse_recap(output: str) -> dict[str, HostRecap]:
     lines = output.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("PLAY RECAP")]
     if not starts:
-        raise ValueError("no PLAY RECAP in ansible-playbook output")
+        raise BadAnswer("no PLAY RECAP in ansible-playbook output")
     recap: dict[str, HostRecap] = {}
     for line in lines[starts[-1] + 1 :]:
         m = _RECAP_LINE.match(line.strip())
@@ -77,7 +80,7 @@ def parse_recap(output: str) -> dict[str, HostRecap]:
         fields = {k: int(v) for k, v in counts.items() if k in HostRecap.__dataclass_fields__}
         recap[m.group("host")] = HostRecap(**fields)
     if not recap:
-        raise ValueError("PLAY RECAP has no host lines")
+        raise BadAnswer("PLAY RECAP has no host lines")
     return recap
 
 
@@ -134,7 +137,7 @@ def apply_node_playbooks(ansible_dir: Path, log=print) -> list[PlaybookRun]:
     for name in NODE_PLAYBOOKS:
         run = run_playbook(ansible_dir, ANSIBLE_DIR / name, NODE_EXTRA_VARS, tags=NODE_TAGS)
         if not run.ok:
-            raise RuntimeError(f"ansible-playbook {name} failed (rc {run.returncode}):\n{run.output[-4000:]}")
+            raise GourmetGramError(f"ansible-playbook {name} failed (rc {run.returncode}):\n{run.output[-4000:]}")
         log(f"playbook {name}: ok, changed={run.changed} on {len(run.recap)} hosts")
         runs.append(run)
     return runs

@@ -15,13 +15,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from gourmetgram.errors import GourmetGramError
+
 RUNTIME = "runc"  # crun is not usable on this machine
 CGROUP_MANAGER = "cgroupfs"  # no systemd as PID 1 on the host
 DEFAULT_ULIMITS = ("nofile=20000:20000", "nproc=32768:32768")
 CNI_PLUGIN_DIRS = ("/usr/lib/cni", "/usr/libexec/cni", "/opt/cni/bin")
 
 
-class PodmanError(RuntimeError):
+class PodmanError(GourmetGramError):
     """A podman command failed; the message holds the command and its stderr."""
 
 

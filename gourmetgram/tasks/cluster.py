@@ -12,11 +12,10 @@ import json
 import time
 from datetime import datetime, timezone
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit
 
 from gourmetgram import names
-from gourmetgram.cluster import commands as cmd
-from gourmetgram.cluster import food11, mlflow_auth, workflow_defaults
+from gourmetgram.cluster import argo, cloud, food11, mlflow_auth, playbooks, ssh, workflow_defaults
 from gourmetgram.cluster import preflight as pf
 from gourmetgram.cluster.inventory import (
     DEFAULT_NODES,
@@ -27,9 +26,11 @@ from gourmetgram.cluster.inventory import (
 from gourmetgram.cluster.runner import CommandFailed, Runner, format_elapsed
 from gourmetgram.cluster.settings import Settings, SettingsError, load_settings
 from gourmetgram.cluster.target import ClusterTarget
+from gourmetgram.errors import BadAnswer, GourmetGramError, UsageError, as_usage_error
 from gourmetgram.lifecycle import rules
-from gourmetgram.lifecycle.registry import Registry, RegistryError
-from gourmetgram.lifecycle.steps import Lifecycle, StepFailed
+from gourmetgram.lifecycle.registry import Registry
+from gourmetgram.lifecycle.steps import Lifecycle
+from gourmetgram.tasks.boundary import task
 
 DRY_RUN_HELP = "print the exact commands without running them"
 NO_PREFLIGHT_HELP = "skip the preflight checks (`invoke preflight`) this step starts with"
@@ -39,10 +40,7 @@ LEASE_SHOW_DELAY = 5  # seconds
 
 
 def _settings(*required: str) -> Settings:
-    try:
-        return load_settings().require(*required)
-    except SettingsError as exc:
-        raise Exit(f"settings: {exc}", code=2) from None
+    return load_settings().require(*required)
 
 
 def _check_clouds_yaml(settings: Settings, runner: Runner) -> None:
@@ -51,20 +49,18 @@ def _check_clouds_yaml(settings: Settings, runner: Runner) -> None:
         settings.require_clouds_yaml()
     except SettingsError as exc:
         if not runner.dry_run:
-            raise Exit(f"settings: {exc}", code=2) from None
+            raise
         runner.say(f"note: a real run would stop here: {exc}")
 
 
 def _run_all(runner: Runner, steps) -> list[str | None]:
-    try:
-        return [runner.run(step) for step in steps]
-    except CommandFailed as exc:
-        raise Exit(f"failed: {exc}", code=exc.returncode or 1) from None
+    return [runner.run(step) for step in steps]
 
 
 def _require_ansible_files(runner: Runner) -> None:
     """The playbooks need the generated inventory.yml + ansible.cfg (a dry-run only notes their absence)."""
-    missing = [p for p in (cmd.ANSIBLE_DIR / "inventory.yml", cmd.ANSIBLE_DIR / "ansible.cfg") if not p.is_file()]
+    ansible = playbooks.ANSIBLE_DIR
+    missing = [p for p in (ansible / "inventory.yml", ansible / "ansible.cfg") if not p.is_file()]
     if not missing:
         return
     message = (
@@ -72,7 +68,7 @@ def _require_ansible_files(runner: Runner) -> None:
         "(or `invoke inventory --floating-ip IP`) first"
     )
     if not runner.dry_run:
-        raise Exit(f"error: {message}", code=2)
+        raise UsageError(message)
     runner.say(f"note: a real run would stop here: {message}")
 
 
@@ -82,22 +78,14 @@ def _run_playbooks(dry_run: bool, steps) -> None:
     _run_all(runner, steps)
 
 
-def _guard(fn, *args, **kwargs):
-    """Bad user input (a ValueError from the command builders) -> one clear line, no traceback."""
-    try:
-        return fn(*args, **kwargs)
-    except (ValueError, SettingsError, InventoryError) as exc:
-        raise Exit(f"error: {exc}", code=2) from None
-
-
 def _floating_ip(settings: Settings, runner: Runner) -> str:
     """GG_FLOATING_IP, else Terraform's output floating_ip_out."""
     if settings.floating_ip:
         return settings.floating_ip
-    out = _run_all(runner, [cmd.terraform_output_step(settings)])[0]
+    out = _run_all(runner, [cloud.terraform_output_step(settings)])[0]
     if out is None:  # dry-run
-        return cmd.FLOATING_IP_PLACEHOLDER
-    return _guard(floating_ip_from_terraform_output, out)
+        return ssh.FLOATING_IP_PLACEHOLDER
+    return floating_ip_from_terraform_output(out)
 
 
 # ---- preflight ---------------------------------------------------------------------------------
@@ -107,9 +95,9 @@ def _node_access(settings: Settings, probe: pf.Probe) -> pf.NodeAccess | None:
     """node1's floating IP from GG_FLOATING_IP or Terraform's output; None before `provision`."""
     ip = settings.floating_ip
     if not ip:
-        out = probe.run(cmd.terraform_output_step(settings))
+        out = probe.run(cloud.terraform_output_step(settings))
         if out is None:
-            ip = cmd.FLOATING_IP_PLACEHOLDER
+            ip = ssh.FLOATING_IP_PLACEHOLDER
         elif out.ok:
             try:
                 ip = floating_ip_from_terraform_output(out.stdout)
@@ -152,7 +140,7 @@ def _preflight(settings: Settings, stage: str, dry_run: bool, then: str | None =
 def preflight(c, dry_run=False, stage="all"):
     """[0] Check settings, clouds.yaml, key pair + agent, lease, security groups; then nodes, disk, downloads."""
     if stage not in PREFLIGHT_STAGES:
-        raise Exit(f"error: unknown stage {stage!r}: expected one of {', '.join(PREFLIGHT_STAGES)}", code=2)
+        raise UsageError(f"unknown stage {stage!r}: expected one of {', '.join(PREFLIGHT_STAGES)}")
     _preflight(_settings(), stage, dry_run)
 
 
@@ -165,27 +153,27 @@ def lease(c, dry_run=False):
     settings = _settings("suffix")
     runner = Runner(dry_run)
     runner.say(
-        f"project {settings.project or '(GG_PROJECT unset)'} at {settings.site}: lease {cmd.lease_name(settings)}"
+        f"project {settings.project or '(GG_PROJECT unset)'} at {settings.site}: lease {cloud.lease_name(settings)}"
     )
     _check_clouds_yaml(settings, runner)
-    flavor = _run_all(runner, [cmd.flavor_id_step(settings)])[0]
-    flavor_id = flavor.strip() if flavor else f"<flavor id of {cmd.LEASE_FLAVOR}>"
-    _run_all(runner, [cmd.lease_create_step(settings, flavor_id, datetime.now(timezone.utc))])
-    shown = _run_all(runner, [cmd.lease_show_step(settings)])[0]
+    flavor = _run_all(runner, [cloud.flavor_id_step(settings)])[0]
+    flavor_id = flavor.strip() if flavor else f"<flavor id of {cloud.LEASE_FLAVOR}>"
+    _run_all(runner, [cloud.lease_create_step(settings, flavor_id, datetime.now(timezone.utc))])
+    shown = _run_all(runner, [cloud.lease_show_step(settings)])[0]
     if shown is None:
-        runner.say(f"dry-run: the reservation ID would be printed here (lease {cmd.lease_name(settings)})")
+        runner.say(f"dry-run: the reservation ID would be printed here (lease {cloud.lease_name(settings)})")
         return
     # Blazar fills in the reserved flavor once the lease starts (seconds): look again a few times.
     for _attempt in range(LEASE_SHOW_ATTEMPTS):
         try:
-            reservation = cmd.reservation_from_lease_json(shown)
+            reservation = cloud.reservation_from_lease_json(shown)
             break
         except ValueError:
             time.sleep(LEASE_SHOW_DELAY)
-            shown = _run_all(runner, [cmd.lease_show_step(settings)])[0]
+            shown = _run_all(runner, [cloud.lease_show_step(settings)])[0]
     else:
-        reservation = _guard(cmd.reservation_from_lease_json, shown)
-    runner.say(f"\nlease {cmd.lease_name(settings)}: reservation (flavor ID) {reservation}")
+        reservation = cloud.reservation_from_lease_json(shown)
+    runner.say(f"\nlease {cloud.lease_name(settings)}: reservation (flavor ID) {reservation}")
     runner.say(f"next: set GG_RESERVATION={reservation} in settings.env, then `invoke provision`")
 
 
@@ -204,11 +192,11 @@ def provision(c, dry_run=False, replace=None, no_preflight=False):
         _preflight(settings, "cloud", dry_run, then="provision")
     _check_clouds_yaml(settings, runner)
     started = time.monotonic()
-    outputs = _run_all(runner, _guard(cmd.provision_steps, settings, replace))
+    outputs = _run_all(runner, cloud.provision_steps(settings, replace))
     if dry_run:
         runner.say("would write ansible/inventory.yml and ansible/ansible.cfg for floating_ip_out")
         return
-    floating_ip = _guard(floating_ip_from_terraform_output, outputs[-1])
+    floating_ip = floating_ip_from_terraform_output(outputs[-1])
     inventory, config = _write_inventory(settings, floating_ip)
     runner.say(
         f"\nprovisioned in {format_elapsed(time.monotonic() - started)}: floating IP {floating_ip}\n"
@@ -230,20 +218,20 @@ def inventory(c, dry_run=False, floating_ip=None):
     if dry_run:
         runner.say(f"would write ansible/inventory.yml and ansible/ansible.cfg (jump host {ip})")
         return
-    paths = _guard(_write_inventory, settings, ip)
+    paths = _write_inventory(settings, ip)
     runner.say("wrote " + " and ".join(str(p) for p in paths))
 
 
 @task(help={"dry_run": DRY_RUN_HELP})
 def hello(c, dry_run=False):
     """[3] Ansible "Hello, world": hostname of every node through the jump host."""
-    _run_playbooks(dry_run, cmd.hello_steps())
+    _run_playbooks(dry_run, playbooks.hello_steps())
 
 
 @task(
     help={
         "dry_run": DRY_RUN_HELP,
-        "from_stage": f"resume at this stage: {', '.join(cmd.K8S_STAGES)}",
+        "from_stage": f"resume at this stage: {', '.join(playbooks.K8S_STAGES)}",
         "no_preflight": NO_PREFLIGHT_HELP,
     }
 )
@@ -251,10 +239,10 @@ def k8s(c, dry_run=False, from_stage=None, no_preflight=False):
     """[4] Kubernetes: pre_k8s, Kubespray cluster.yml (up to an hour), post_k8s; progress + elapsed; --from-stage."""
     # GG_REGISTRY_MIRROR is optional; when set, it must be a URL.
     mirror = _settings().registry_mirror
-    stages = cmd.k8s_stages(_settings("registry_mirror").registry_mirror if mirror else None)
+    stages = playbooks.k8s_stages(_settings("registry_mirror").registry_mirror if mirror else None)
     names_ = [name for name, _ in stages]
     if from_stage is not None and from_stage not in names_:
-        raise Exit(f"error: unknown stage {from_stage!r}: expected one of {', '.join(names_)}", code=2)
+        raise UsageError(f"unknown stage {from_stage!r}: expected one of {', '.join(names_)}")
     start_at = names_.index(from_stage) if from_stage else 0
     runner = Runner(dry_run)
     _require_ansible_files(runner)
@@ -273,7 +261,7 @@ def k8s(c, dry_run=False, from_stage=None, no_preflight=False):
         began = time.monotonic()
         try:
             _run_all(runner, steps)
-        except Exit:
+        except GourmetGramError:
             runner.say(f"[k8s] stage {name} failed; fix it, then: invoke k8s --from-stage {name}")
             raise
         times.append((name, time.monotonic() - began))
@@ -292,7 +280,7 @@ def argocd_add(c, env, dry_run=False):
     settings = _settings("repo_url", "repo_revision")
     # MLflow accepts node1's floating IP as Host: the platform needs it (GG_FLOATING_IP or Terraform's output).
     ip = _floating_ip(settings, Runner(dry_run)) if env == names.PLATFORM else None
-    _run_playbooks(dry_run, _guard(cmd.argocd_add_steps, settings, env, ip))
+    _run_playbooks(dry_run, playbooks.argocd_add_steps(settings, env, ip))
 
 
 BRANCH_HELP = "branch or tag of GG_REPO_URL to {what} (default GG_REPO_REVISION)"
@@ -302,14 +290,14 @@ BRANCH_HELP = "branch or tag of GG_REPO_URL to {what} (default GG_REPO_REVISION)
 def workflows_build_init(c, dry_run=False, branch=None):
     """[6] One-off workflow: the initial app images staging/canary/production-1.0.0."""
     settings = _settings("repo_url", "repo_revision")
-    _run_playbooks(dry_run, _guard(cmd.build_init_steps, settings, branch))
+    _run_playbooks(dry_run, playbooks.build_init_steps(settings, branch))
 
 
 @task(help={"dry_run": DRY_RUN_HELP, "branch": BRANCH_HELP.format(what="build")})
 def workflows_build_training_init(c, dry_run=False, branch=None):
     """[7] One-off workflow: the training image (label git.commit)."""
     settings = _settings("repo_url", "repo_revision")
-    _run_playbooks(dry_run, _guard(cmd.build_training_init_steps, settings, branch))
+    _run_playbooks(dry_run, playbooks.build_training_init_steps(settings, branch))
 
 
 @task(help={"dry_run": DRY_RUN_HELP})
@@ -323,15 +311,15 @@ def workflows_apply(c, dry_run=False):
             f"into {workflow_defaults.RENDERED_FILE}"
         )
     else:
-        path = _guard(workflow_defaults.write_rendered, settings)
+        path = workflow_defaults.write_rendered(settings)
         runner.say(f"rendered {path}: repo-url={settings.repo_url} branch={settings.repo_revision}")
-    _run_playbooks(dry_run, _guard(cmd.templates_apply_steps, settings))
+    _run_playbooks(dry_run, playbooks.templates_apply_steps(settings))
 
 
 def _submit(runner: Runner, steps, next_hint: str) -> None:
     created = _run_all(runner, steps)[-1]
     if created:
-        runner.say(f"\nsubmitted {created.strip()} in namespace {cmd.ARGO_NAMESPACE}")
+        runner.say(f"\nsubmitted {created.strip()} in namespace {argo.ARGO_NAMESPACE}")
         runner.say(next_hint)
 
 
@@ -352,18 +340,18 @@ def train(c, dry_run=False, branch=None, bad=False, synthetic=False, emulate=Fal
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
     nodes = _run_all(runner, [food11.gpu_nodes_step(settings, ip)])[0]
-    gpus = 0 if nodes is None else _guard(food11.gpu_count, nodes)
+    gpus = 0 if nodes is None else food11.gpu_count(nodes)
     checkpoint = (str(settings.init_checkpoint_url), str(settings.init_checkpoint_sha256)) if emulate else None
     # Real training fine-tunes the pinned ImageNet backbone (settings.PRETRAINED_SHA256 unless overridden).
     pretrained = None if (synthetic or emulate) else (settings.pretrained_url, settings.pretrained_sha256)
-    args = _guard(food11.train_args, gpus, synthetic, checkpoint, pretrained)
+    args = food11.train_args(gpus, synthetic, checkpoint, pretrained)
     where = "synthetic data" if synthetic else f"Food-11 ({food11.DATA_DIR} on volume {food11.PVC_NAME})"
     device = "dry-run: GPU if a node has one, else CPU" if nodes is None else (f"{gpus} GPU(s)" if gpus else "CPU")
     runner.say(f"training on {where}, {device}: train-args {args}")
     # The workflow mounts the claim: it must exist even for synthetic data (empty then).
     _run_all(runner, [food11.pvc_step(settings, ip)])
     extra = {"train-args": args, "gpus": "1" if gpus and not synthetic else "0"}
-    steps = _guard(cmd.train_steps, settings, ip, branch, bad, extra)
+    steps = argo.train_steps(settings, ip, branch, bad, extra)
     _submit(runner, steps, "watch it: `invoke tunnel --service workflows`; then `invoke status`")
 
 
@@ -381,8 +369,8 @@ def data_food11(c, dry_run=False, branch=None):
     ip = _floating_ip(settings, runner)
     started = time.monotonic()
     nodes = _run_all(runner, [food11.gpu_nodes_step(settings, ip)])[0]
-    on_gpu_node = nodes is not None and _guard(food11.gpu_count, nodes) > 0
-    _run_all(runner, _guard(food11.load_steps, settings, ip, branch, on_gpu_node))
+    on_gpu_node = nodes is not None and food11.gpu_count(nodes) > 0
+    _run_all(runner, food11.load_steps(settings, ip, branch, on_gpu_node))
     if not dry_run:
         runner.say(
             f"\nFood-11 loaded into volume {food11.PVC_NAME} ({food11.DATA_DIR}) in "
@@ -401,44 +389,34 @@ def data_food11(c, dry_run=False, branch=None):
 )
 def promote(c, version, dry_run=False, from_=names.CANARY, to=names.PRODUCTION):
     """[11] Submit promote-model: copy <from>-1.0.N to <to>-1.0.N, deploy it, set the alias."""
-    n = _guard(_promotion_version, from_, to, version)  # refuses a disallowed pair before any command
+    # The user's words parsed here, before any command: a version N and a path names.PROMOTIONS allows.
+    n = as_usage_error(names.version_number, version)
+    as_usage_error(names.check_promotion, from_, to)
     settings = _settings()
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
     target = ClusterTarget(settings, runner, ip)
     # The same rule as the local platform: approved in MLflow, and served by the source right now.
-    source_version = _guard(_read, target.deployed_version, from_)
+    source_version = target.deployed_version(from_)
     if dry_run:
         runner.say(
             f"a real run stops here unless version {n} is {names.ALIAS_STAGING_APPROVED} in MLflow "
-            f"({cmd.mlflow_url(ip)}) and {names.app_name(from_)} runs {names.image_tag(from_, n)}"
+            f"({ssh.mlflow_url(ip)}) and {names.app_name(from_)} runs {names.image_tag(from_, n)}"
         )
     else:
-        _guard(_read, _mlflow_login, settings, runner, ip)
-        approved = _registry_call(lambda: _registry(ip).is_approved(n))
+        _mlflow_login(settings, runner, ip)
+        approved = _registry(ip).is_approved(n)
+        # The one rule check, the same function as the local platform's Lifecycle.promote.
         refusal = rules.promotion_refusal(from_, to, n, approved, source_version)
         if refusal:
-            raise Exit(f"refused: {refusal}", code=1)
-    steps = _guard(cmd.promote_steps, settings, ip, from_, to, n)
+            raise rules.RuleError(refusal)
+    steps = argo.promote_steps(settings, ip, from_, to, n)
     _submit(runner, steps, "then `invoke status` shows the new tag and alias")
-
-
-def _promotion_version(source: str, target: str, version) -> int:
-    names.check_promotion(source, target)
-    return names.parse_version_string(names.version_string(version))
-
-
-def _read(fn, *args):
-    """A read from the cluster; a failed command ends the task with one line."""
-    try:
-        return fn(*args)
-    except CommandFailed as exc:
-        raise Exit(f"failed: {exc}", code=exc.returncode or 1) from None
 
 
 def _mlflow_login(settings: Settings, runner: Runner, floating_ip: str) -> None:
     """Read MLflow's basic-auth user on node1 and hand it to this process's MLflow client and curl (not printed)."""
-    out = runner.run(cmd.mlflow_credentials_step(settings, floating_ip))
+    out = runner.run(ssh.mlflow_credentials_step(settings, floating_ip))
     if out is None:  # dry-run
         return
     username, password = mlflow_auth.credentials_from_secret_json(out)
@@ -448,39 +426,29 @@ def _mlflow_login(settings: Settings, runner: Runner, floating_ip: str) -> None:
 
 def _registry(floating_ip: str) -> Registry:
     """The cluster's MLflow model registry (the platform's MLflow on node1's floating IP)."""
-    return Registry(cmd.mlflow_url(floating_ip))
-
-
-def _registry_call(fn):
-    try:
-        return fn()
-    except RegistryError as exc:
-        raise Exit(f"error: {exc}", code=1) from None
+    return Registry(ssh.mlflow_url(floating_ip))
 
 
 @task(help={"dry_run": DRY_RUN_HELP, "env": "staging | canary | production"})
 def rollback(c, env, dry_run=False):
     """[11b] Put back env's previous known-good version (from its Argo CD history); deploy it, move the alias."""
-    _guard(names.image_tag, env, 0)  # validates env before any command
+    env = as_usage_error(names.check_env, env)  # before any command
     settings = _settings()
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
     target = ClusterTarget(settings, runner, ip)
     if dry_run:
-        _guard(_read, target.history, env)  # prints the read; the choice needs its answer and MLflow's approvals
+        target.history(env)  # prints the read; the choice needs its answer and MLflow's approvals
         runner.say(
             f"a real run picks the newest earlier version in that history that passed the staging test "
-            f"(approval in MLflow, {cmd.mlflow_url(ip)}), shown here as {cmd.VERSION_PLACEHOLDER}, and deploys it:"
+            f"(approval in MLflow, {ssh.mlflow_url(ip)}), shown here as {argo.VERSION_PLACEHOLDER}, and deploys it:"
         )
-        target.deploy(env, cmd.VERSION_PLACEHOLDER)  # dry-run: prints the submit and the poll
-        runner.say(f"then sets alias {env} -> {cmd.VERSION_PLACEHOLDER} in MLflow")
+        target.deploy(env, argo.VERSION_PLACEHOLDER)  # dry-run: prints the submit and the poll
+        runner.say(f"then sets alias {env} -> {argo.VERSION_PLACEHOLDER} in MLflow")
         return
-    _guard(_read, _mlflow_login, settings, runner, ip)
-    lifecycle = Lifecycle(target, _registry_call(lambda: _registry(ip)), say=runner.say)
-    try:
-        chosen = lifecycle.rollback(env)
-    except StepFailed as exc:
-        raise Exit(f"rollback of {env} failed: {exc}", code=1) from None
+    _mlflow_login(settings, runner, ip)
+    lifecycle = Lifecycle(target, _registry(ip), say=runner.say)
+    chosen = lifecycle.rollback(env)
     runner.say(f"\n{env} serves {names.version_string(chosen)} again at {target.url(env)}")
 
 
@@ -491,22 +459,24 @@ def status(c, dry_run=False):
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
     images = {}
-    for env, step in cmd.deployed_image_steps(settings, ip):
+    for env, step in ssh.deployed_image_steps(settings, ip):
         try:  # an environment not added yet is not an error here
             images[env] = runner.run(step)
         except CommandFailed:
             images[env] = None
+    answers = None
     try:
         _mlflow_login(settings, runner, ip)
-        model, versions = (runner.run(step) for step in cmd.mlflow_steps(ip))
-        registry = None if dry_run else _guard(_summarise_registry, model, versions)
+        answers = [runner.run(step) for step in ssh.mlflow_steps(ip)]
     except CommandFailed as exc:
         registry = f"  MLflow did not answer ({exc}); is the platform added and synced?"
     except ValueError as exc:
         registry = f"  {exc}"
     if dry_run:
         return
-    runner.say(f"\nMLflow {cmd.mlflow_url(ip)}  model {names.MODEL_NAME}")
+    if answers is not None:  # MLflow answered: an answer that is not its JSON ends the task (BadAnswer)
+        registry = _summarise_registry(*answers)
+    runner.say(f"\nMLflow {ssh.mlflow_url(ip)}  model {names.MODEL_NAME}")
     runner.say(registry)
     runner.say("environments:")
     for env in names.ENVIRONMENTS:
@@ -519,7 +489,7 @@ def _summarise_registry(model_json: str, versions_json: str) -> str:
         model = json.loads(model_json).get("registered_model", {})
         versions = json.loads(versions_json).get("model_versions", [])
     except json.JSONDecodeError:
-        raise ValueError(
+        raise BadAnswer(
             "MLflow did not answer JSON; is the platform synced? (`invoke argocd.add --env platform`)"
         ) from None
     aliases: dict[str, list[str]] = {}
@@ -539,11 +509,9 @@ def tunnel(c, service, dry_run=False):
     settings = _settings()
     runner = Runner(dry_run)
     ip = _floating_ip(settings, runner)
-    step = _guard(cmd.tunnel_step, settings, ip, service)
+    step = ssh.tunnel_step(settings, ip, service)
     try:
         runner.run(step)
-    except CommandFailed as exc:
-        raise Exit(f"tunnel ended: {exc}", code=exc.returncode or 1) from None
     except KeyboardInterrupt:
         runner.say("tunnel closed")
 
@@ -554,7 +522,7 @@ def destroy(c, dry_run=False):
     settings = _settings("suffix", "key", "reservation")
     runner = Runner(dry_run)
     _check_clouds_yaml(settings, runner)
-    _run_all(runner, cmd.destroy_steps(settings))
+    _run_all(runner, cloud.destroy_steps(settings))
 
 
 def register(ns: Collection) -> None:

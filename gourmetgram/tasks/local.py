@@ -4,31 +4,18 @@ from __future__ import annotations
 
 import time
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit
 
 from gourmetgram import names
+from gourmetgram.errors import UsageError, as_usage_error
+from gourmetgram.tasks.boundary import task
 from gourmetgram.tasks.requires import needs_full_install
 
 
 def _platform():
-    from gourmetgram.local.runner import state_from_env
+    from gourmetgram.local.operations import state_from_env
 
     return state_from_env()
-
-
-def _run(what: str, fn, *args, **kwargs):
-    """Call fn; user-facing failures end the task with a clear message and exit code 1."""
-    from gourmetgram.lifecycle.registry import RegistryError
-    from gourmetgram.lifecycle.steps import StepFailed
-    from gourmetgram.lifecycle.target import DeployError
-    from gourmetgram.local.state import PlatformError
-
-    try:
-        return fn(*args, **kwargs)
-    except StepFailed as exc:
-        raise Exit(f"{what} FAILED at step '{exc.step}': {exc.reason}", code=1) from None
-    except (PlatformError, RegistryError, DeployError, ValueError) as exc:
-        raise Exit(f"{what} failed: {exc}", code=1) from None
 
 
 def _ports(offset: int):
@@ -38,21 +25,20 @@ def _ports(offset: int):
 
 
 @task(
+    prefix="local.",
     help={
         "port_offset": "add this to every default port (8080 -> 8080+N ...), e.g. to run beside another platform",
         "postgres": "MLflow backend in a private PostgreSQL 15 cluster under the state dir (default sqlite)",
         "s3": "MLflow artifacts in `rclone serve s3` (the MinIO stand-in, bucket mlflow-artifacts)",
-    }
+    },
 )
 def up(c, port_offset=0, postgres=False, s3=False):
     """Start the local platform: MLflow, Traefik and every deployed environment (state in GG_STATE_DIR)."""
-    from gourmetgram.local import runner
+    from gourmetgram.local import operations
 
     p = _platform()
     start = time.monotonic()
-    _run(
-        "local.up",
-        runner.up,
+    operations.up(
         p,
         ports=_ports(port_offset),
         backend="postgres" if postgres else None,
@@ -62,24 +48,24 @@ def up(c, port_offset=0, postgres=False, s3=False):
     _print_status(p)
 
 
-@task
+@task(prefix="local.")
 def down(c):
     """Stop every process of the local platform; bundles, registry and deployments stay for the next up."""
-    from gourmetgram.local import runner
+    from gourmetgram.local import operations
 
     p = _platform()
-    _run("local.down", runner.down, p)
+    operations.down(p)
     print(f"local platform stopped (state kept in {p.state.root})")
 
 
-@task
+@task(prefix="local.")
 def status(c):
     """Show each environment's URL, deployed version and health; the registry's versions and aliases."""
     _print_status(_platform())
 
 
 def _print_status(p) -> None:
-    s = _run("local.status", p.status)
+    s = p.status()
     print(f"state dir: {s['state_dir']}   platform: {'UP' if s['up'] else 'DOWN'}")
     print(f"{'environment':12} {'url':26} {'tag':18} {'serves':8} {'health':8} process")
     for env, row in s["environments"].items():
@@ -128,7 +114,10 @@ def _print_feedback(fb: dict) -> None:
         )
 
 
-@task(help={"name": "one log (e.g. traefik, mlflow, train, staging); default: all current ones", "lines": "tail size"})
+@task(
+    prefix="local.",
+    help={"name": "one log (e.g. traefik, mlflow, train, staging); default: all current ones", "lines": "tail size"},
+)
 def logs(c, name="", lines=20):
     """Show the tail of the platform's logs (apps, Traefik, MLflow, training) and where they are."""
     p = _platform()
@@ -144,7 +133,7 @@ def logs(c, name="", lines=20):
     wanted.update({env: cur.program for env, cur in deployments.items()})
     if name:
         if name not in wanted:
-            raise Exit(f"unknown log {name!r}: choose one of {', '.join(wanted)}", code=1)
+            raise UsageError(f"unknown log {name!r}: choose one of {', '.join(wanted)}")
         wanted = {name: wanted[name]}
     for label, stem in wanted.items():
         path = p.state.logs / f"{stem}.log"
@@ -155,20 +144,21 @@ def logs(c, name="", lines=20):
 
 
 @task(
+    prefix="local.",
     help={
         "bad": "train the lab's bad model (state dict only): registered, fails the staging test",
         "emulate": "as the lab's flow.py: start from the last trained checkpoint, no training epochs",
         "auto_promote": "after canary, the canary analysis decides: promote to production, abort or pause",
         "load": "with --auto-promote: drive traffic with the built-in load generator (default on)",
-    }
+    },
 )
 def train(c, bad=False, emulate=False, auto_promote=False, load=True):
     """Train (ci preset) and run the lifecycle: development -> staging -> test -> staging-approved -> canary."""
-    from gourmetgram.local import runner
+    from gourmetgram.local import operations
 
     p = _platform()
     start = time.monotonic()
-    lc = _run("local.train", runner.train, p, bad=bad, emulate=emulate, auto_promote=auto_promote, load=load)
+    lc = operations.train(p, bad=bad, emulate=emulate, auto_promote=auto_promote, load=load)
     _print_timings(lc.timings, time.monotonic() - start)
     print(f"version {lc.version} serves in staging ({p.url(names.STAGING)}) and canary ({p.url(names.CANARY)})")
     if lc.canary_report:
@@ -176,17 +166,19 @@ def train(c, bad=False, emulate=False, auto_promote=False, load=True):
 
 
 @task(
+    prefix="local.",
     help={
         "version": "model version N that canary serves",
         "load": "drive traffic with the built-in load generator on 127.0.0.1 (default on; --no-load for real users)",
-    }
+    },
 )
 def canary(c, version, load=True):
     """Canary analysis: move the gateway 10->25->50->100, check Prometheus each interval; promote, abort or pause."""
-    from gourmetgram.local import runner
+    from gourmetgram.local import operations
 
+    n = _version(version)
     p = _platform()
-    report = _run("local.canary", runner.canary, p, _version(version), load=load)
+    report = operations.canary(p, n, load=load)
     _print_verdict(report)
     if report["verdict"] == "abort":
         raise Exit("canary analysis ABORTED the candidate (see above)", code=1)
@@ -202,33 +194,40 @@ def _print_verdict(report: dict) -> None:
 
 
 @task(
+    prefix="local.",
     name="promote",
     help={"from_": "source environment (staging or canary)", "to": "target environment", "version": "model version N"},
 )
 def promote_(c, from_, to, version):
     """Promote an approved version from one environment to the next (copy tag, deploy, alias)."""
-    from gourmetgram.local import runner
+    from gourmetgram.local import operations
 
+    source, target, n = _env(from_), _env(to), _version(version)
+    as_usage_error(names.check_promotion, source, target)  # a pair no promotion goes, before any work
     p = _platform()
-    _run("local.promote", runner.promote, p, from_, to, _version(version))
-    print(f"{to} ({p.url(to)}) serves {names.version_string(_version(version))}")
+    operations.promote(p, source, target, n)
+    print(f"{target} ({p.url(target)}) serves {names.version_string(n)}")
 
 
-@task(help={"env": "environment to roll back (staging, canary or production)"})
+@task(prefix="local.", help={"env": "environment to roll back (staging, canary or production)"})
 def rollback(c, env):
     """Put back the previous known-good version of an environment."""
-    from gourmetgram.local import runner
+    from gourmetgram.local import operations
 
+    env = _env(env)
     p = _platform()
-    n = _run("local.rollback", runner.rollback, p, env)
+    n = operations.rollback(p, env)
     print(f"{env} ({p.url(env)}) serves {names.version_string(n)} again")
 
 
 def _version(text) -> int:
-    try:
-        return names.version_number(text)
-    except ValueError as exc:
-        raise Exit(str(exc), code=2) from None
+    """A version N typed by the user; a usage error (exit 2) otherwise."""
+    return as_usage_error(names.version_number, text)
+
+
+def _env(text) -> str:
+    """An environment typed by the user: one of names.ENVIRONMENTS, else a usage error (exit 2)."""
+    return as_usage_error(names.check_env, str(text))
 
 
 def _print_timings(timings, total: float) -> None:
@@ -238,27 +237,27 @@ def _print_timings(timings, total: float) -> None:
 @task(help={"port_offset": "add this to every default port"})
 def demo(c, port_offset=0):
     """The main job: platform up, synthetic data, lifecycle to canary, promotion to production, summary."""
-    from gourmetgram.local import runner
+    from gourmetgram.local import operations
 
     p = _platform()
     start = time.monotonic()
     print("== local platform up")
-    _run("demo", runner.up, p, ports=_ports(port_offset))
+    operations.up(p, ports=_ports(port_offset))
     print("== train and release to canary")
-    lc = _run("demo", runner.train, p)
-    if p.deployed_version(names.PRODUCTION) is None:
+    lc = operations.train(p)
+    if p.target.deployed_version(names.PRODUCTION) is None:
         # The very first version has no production to be compared with: promoted by hand.
         print("== promote canary -> production (first version: nothing to compare with)")
-        promo = _run("demo", runner.promote, p, names.CANARY, names.PRODUCTION, lc.version)
+        promo = operations.promote(p, names.CANARY, names.PRODUCTION, lc.version)
         print("== train a second version; the canary analysis decides (built-in load generator)")
-        lc2 = _run("demo", runner.train, p, emulate=True, auto_promote=True)
+        lc2 = operations.train(p, emulate=True, auto_promote=True)
         _print_verdict(lc2.canary_report)
         print("second version: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in lc2.timings))
         timings = lc.timings + promo.timings  # the first version's lifecycle (what bench/ parses)
         lc = lc2
     else:
         print("== canary analysis -> production (built-in load generator)")
-        report = _run("demo", runner.canary, p, lc.version)
+        report = operations.canary(p, lc.version)
         _print_verdict(report)
         timings = lc.timings
     total = time.monotonic() - start

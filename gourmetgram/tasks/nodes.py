@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from invoke import Collection, Exit, task
+from invoke import Collection
 
+from gourmetgram.errors import GourmetGramError
+from gourmetgram.tasks.boundary import task
 from gourmetgram.tasks.requires import needs_full_install
 
 
@@ -15,29 +17,28 @@ def _lab():
     return LabNodes()
 
 
-@task(help={"playbooks": "apply the node-level lab playbooks once (default: yes)"})
+@task(prefix="nodes.", help={"playbooks": "apply the node-level lab playbooks once (default: yes)"})
 def up(c, playbooks=True):
     """Start three Debian 12 systemd nodes (podman), SSH through node1; apply the node playbooks."""
     from gourmetgram.nodes.playbooks import apply_node_playbooks
 
     lab = _lab()
-    try:
-        rec = lab.up()  # tears down again by itself if it fails
-    except (RuntimeError, TimeoutError) as e:
-        raise Exit(f"nodes.up failed: {e}", code=1) from None
+    rec = lab.up()  # tears down again by itself if it fails
     if playbooks:
         try:
             apply_node_playbooks(Path(rec.ansible_dir))
-        except RuntimeError as e:
+        except GourmetGramError as e:
             # The nodes stay up so the failure can be looked at.
-            raise Exit(f"nodes.up: {e}\nthe nodes are still up; remove them with: invoke nodes.down", code=1) from None
+            raise GourmetGramError(f"{e}\nthe nodes are still up; remove them with: invoke nodes.down") from None
     inv = f"{rec.ansible_dir}/inventory.yml"
     print(f"ansible files: {rec.ansible_dir} (state {lab.state_dir})")
     print(f"try: ANSIBLE_CONFIG={rec.ansible_dir}/ansible.cfg ansible -i {inv} all -m ping")
     print("remove with: invoke nodes.down")
 
 
-@task(help={"leftovers": "also remove test runs' nodes left by a killed test session (/var/tmp/ggn-*)"})
+@task(
+    prefix="nodes.", help={"leftovers": "also remove test runs' nodes left by a killed test session (/var/tmp/ggn-*)"}
+)
 def down(c, leftovers=False):
     """Remove the lab nodes: containers, networks, podman storage and the state dir."""
     from gourmetgram.nodes.lab import LabNodes, leftover_runs
@@ -52,7 +53,7 @@ def down(c, leftovers=False):
         print("lab nodes: nothing to remove")
 
 
-@task
+@task(prefix="nodes.")
 def status(c):
     """Show the lab nodes, their private IPs and container state."""
     lab = _lab()

@@ -117,23 +117,24 @@ def endpoints(target) -> Endpoints:
         )
     finally:
         if started:
-            from gourmetgram.local import runner
+            from gourmetgram.local import operations
 
             try:
-                runner.down(platform)
+                operations.down(platform)
             finally:
                 shutil.rmtree(platform.state.root, ignore_errors=True)
 
 
 def _local_platform():
     """(platform, started_here): the user's running platform if it serves every environment, else a fresh one."""
-    from gourmetgram.local import runner
-    from gourmetgram.local.platform import LocalPlatform, free_port
+    from gourmetgram.local import operations
+    from gourmetgram.local.platform import LocalPlatform
     from gourmetgram.local.state import Ports
+    from gourmetgram.proc_helpers import free_port
 
     existing = LocalPlatform(say=lambda *_: None)
     if existing.state.settings() is not None and existing.supervisor.running():
-        if all(existing.deployed_version(env) is not None for env in names.ENVIRONMENTS):
+        if all(existing.target.deployed_version(env) is not None for env in names.ENVIRONMENTS):
             print(f"integration: checking the running local platform in {existing.state.root}")
             return existing, False
     root = Path(tempfile.mkdtemp(prefix="gg-local-it-"))
@@ -141,12 +142,12 @@ def _local_platform():
     platform = LocalPlatform(root, say=print)
     try:
         # The same library calls as `invoke local.up` and `invoke local.train`, on free ports.
-        runner.up(platform, ports=Ports(*(free_port() for _ in range(6))))
-        lc = runner.train(platform)
-        runner.promote(platform, names.CANARY, names.PRODUCTION, lc.version)
+        operations.up(platform, ports=Ports.pick(free_port))
+        lc = operations.train(platform)
+        operations.promote(platform, names.CANARY, names.PRODUCTION, lc.version)
     except BaseException:
         try:
-            runner.down(platform)
+            operations.down(platform)
         finally:
             shutil.rmtree(root, ignore_errors=True)
         raise

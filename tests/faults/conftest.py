@@ -21,8 +21,8 @@ import pytest
 import requests
 
 from gourmetgram import names
-from gourmetgram.mlflow_server import NO_TELEMETRY_ENV
-from tests.support.app_server import AppServer, child_pids, free_port, jpeg_bytes, make_tiny_model, start_app, wait_for
+from gourmetgram.proc_helpers import NO_TELEMETRY_ENV, free_port
+from tests.support.app_server import AppServer, child_pids, jpeg_bytes, make_tiny_model, start_app, wait_for
 from tests.support.teardown import stop_all_after
 
 os.environ.update(NO_TELEMETRY_ENV)
@@ -259,7 +259,8 @@ class PlatformHarness:
     def lifecycle(self):
         from gourmetgram.lifecycle.steps import Lifecycle
 
-        return Lifecycle(target=self.platform, registry=self.platform.registry(), say=self.say, staging_timeout=30)
+        plat = self.platform
+        return Lifecycle(target=plat.target, registry=plat.registry(), say=self.say, staging_timeout=30)
 
     def served_version(self, env_or_url: str) -> str:
         url = env_or_url if "://" in env_or_url else self.platform.url(env_or_url)
@@ -310,16 +311,7 @@ def platform_harness(tmp_path_factory) -> Iterator[PlatformHarness]:
     harness = PlatformHarness(platform=None, tmp=tmp)
     plat = LocalPlatform(root=tmp / "state", say=harness.say)
     harness.platform = plat
-    plat.configure(
-        ports=Ports(
-            staging=free_port(),
-            canary=free_port(),
-            production=free_port(),
-            gateway=free_port(),
-            mlflow=free_port(),
-            traefik_api=free_port(),
-        )
-    )
+    plat.configure(ports=Ports.pick(free_port))
     try:
         plat.up()
         yield harness

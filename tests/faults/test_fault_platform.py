@@ -65,7 +65,7 @@ CORRUPTIONS = {
 def test_a_corrupted_bundle_is_refused_at_deploy(platform_harness, baseline, corruption):
     h, plat = platform_harness, platform_harness.platform
     n = h.register()
-    tag = plat.build(n, plat.registry())
+    tag = plat.target.build(n, plat.registry())
     bundle = plat.bundles.path(names.STAGING, n)
     assert bundle.name == tag
     _writable(bundle)
@@ -73,10 +73,10 @@ def test_a_corrupted_bundle_is_refused_at_deploy(platform_harness, baseline, cor
     programs_before = set(plat.supervisor.program_names())
 
     with pytest.raises(DeployError, match="refused"):
-        plat.deploy(names.STAGING, n)
+        plat.target.deploy(names.STAGING, n)
     # Not switched in, and no process left behind for it.
     assert h.served_version(names.STAGING) == V(baseline)
-    assert plat.deployed_version(names.STAGING) == baseline
+    assert plat.target.deployed_version(names.STAGING) == baseline
     assert set(plat.supervisor.program_names()) == programs_before
     # The lifecycle stops at the step that meets the bad bundle; no alias moves past it.
     with pytest.raises(StepFailed) as failed:

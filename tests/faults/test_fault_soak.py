@@ -51,7 +51,7 @@ class MemorySampler:
 def _ensure_serving(h) -> None:
     """Production and canary must serve something before the soak (the module may run alone)."""
     plat = h.platform
-    if plat.deployed_version(names.PRODUCTION) is None or plat.deployed_version(names.CANARY) is None:
+    if plat.target.deployed_version(names.PRODUCTION) is None or plat.target.deployed_version(names.CANARY) is None:
         n = h.register()
         life = h.lifecycle()
         life.release(n)

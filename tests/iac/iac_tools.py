@@ -24,7 +24,8 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from gourmetgram.paths import REPO_ROOT as REPO
+
 HERE = Path(__file__).resolve().parent
 KUBESPRAY = "ansible/k8s/kubespray"
 CHECKOV_REQUIREMENTS = HERE / "checkov-requirements.txt"

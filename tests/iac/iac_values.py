@@ -72,12 +72,13 @@ def _substitute(text: str, env: str) -> str:
 
 
 def argocd_playbook(env: str) -> Path:
-    base = t.REPO / "ansible" / "argocd"
-    short = {"production": "prod"}.get(env, env)
-    for candidate in (base / f"argocd_add_{short}.yml", base / f"argocd_add_{env}.yml"):
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError(f"no Argo CD playbook for {env} in {t.rel(base)}")
+    """The playbook `invoke argocd.add --env <env>` runs (gourmetgram/cluster/playbooks.py derives its name)."""
+    from gourmetgram.cluster.playbooks import ARGOCD_PLAYBOOKS
+
+    path = t.REPO / "ansible" / ARGOCD_PLAYBOOKS[env]
+    if not path.exists():
+        raise FileNotFoundError(f"no Argo CD playbook for {env}: {t.rel(path)}")
+    return path
 
 
 def _playbook_chain(entry: Path) -> list[Path]:

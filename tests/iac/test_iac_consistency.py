@@ -307,8 +307,8 @@ def test_environment_values_differ_only_in_environment_settings():
 
 
 def test_per_environment_playbooks_differ_only_in_the_environment():
-    base = t.REPO / "ansible" / "argocd"
-    texts = {env: (base / f"argocd_add_{ {'production': 'prod'}.get(env, env)}.yml").read_text()
-             for env in names.ENVIRONMENTS}  # fmt: skip
+    import iac_values as v
+
+    texts = {env: v.argocd_playbook(env).read_text() for env in names.ENVIRONMENTS}
     normalised = {env: text.replace(env, "ENV") for env, text in texts.items()}
     assert len(set(normalised.values())) == 1, "argocd_add_{staging,canary,prod}.yml differ beyond the env name"

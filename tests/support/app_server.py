@@ -21,7 +21,8 @@ import torch
 from PIL import Image
 
 from gourmetgram import names
-from gourmetgram.mlflow_server import free_port
+from gourmetgram.paths import REPO_ROOT
+from gourmetgram.proc_helpers import free_port
 from train import export
 from train.model import mobilenet_v2
 
@@ -29,14 +30,12 @@ __all__ = [
     "AppServer",
     "TINY_INPUT_SIZE",
     "child_pids",
-    "free_port",
     "jpeg_bytes",
     "make_tiny_model",
     "start_app",
     "wait_for",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY_INPUT_SIZE = 32
 READY_TIMEOUT_S = 60.0
 

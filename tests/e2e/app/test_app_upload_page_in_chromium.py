@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gourmetgram import names
+from gourmetgram.paths import REPO_ROOT
 from tests.e2e.app.conftest import E2E_ENV
 from tests.support.app_server import start_app
 
@@ -27,7 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-APP_DIR = Path(__file__).resolve().parents[3] / "app"
+APP_DIR = REPO_ROOT / "app"
 
 
 @pytest.fixture(scope="module")

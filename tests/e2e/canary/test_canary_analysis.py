@@ -16,7 +16,7 @@ from gourmetgram import names
 from gourmetgram.canary import decide, plan, record
 from gourmetgram.canary.load import LoadGenerator, images
 from gourmetgram.lifecycle.steps import Lifecycle
-from gourmetgram.local import runner
+from gourmetgram.local import operations
 from gourmetgram.local.state import PlatformLock
 
 pytestmark = pytest.mark.slow
@@ -25,8 +25,8 @@ PLAN = plan.from_values(local=True)
 
 @pytest.fixture(scope="module")
 def base(platform):
-    lc = runner.train(platform)
-    runner.promote(platform, names.CANARY, names.PRODUCTION, lc.version)
+    lc = operations.train(platform)
+    operations.promote(platform, names.CANARY, names.PRODUCTION, lc.version)
     return lc.version
 
 
@@ -37,9 +37,9 @@ def candidate(platform, base: int, fault: str = "") -> int:
     new = reg._client.create_model_version(names.MODEL_NAME, mv.source, run_id=mv.run_id)
     n = int(new.version)
     if fault:
-        platform.app_env_overrides[n] = {"GG_TEST_FAULT": fault}
+        platform.target.app_env_overrides[n] = {"GG_TEST_FAULT": fault}
     with PlatformLock(platform.state, "test release"):
-        Lifecycle(platform, reg, say=platform.say).release(n)
+        Lifecycle(platform.target, reg, say=platform.say).release(n)
     platform.set_gateway_weights({names.PRODUCTION: 90, names.CANARY: 10})
     return n
 
@@ -52,7 +52,7 @@ def load(platform, clients: int = 6) -> LoadGenerator:
 
 def _state(platform) -> dict:
     return {
-        "production": platform.deployed_version(names.PRODUCTION),
+        "production": platform.target.deployed_version(names.PRODUCTION),
         "aliases": {a: v for a, v in platform.registry().aliases().items() if a != names.ALIAS_CANARY},
     }
 
@@ -60,12 +60,12 @@ def _state(platform) -> dict:
 def test_a_healthy_candidate_is_promoted_unattended_with_zero_gateway_errors(platform, base):
     n = candidate(platform, base)
     gen = load(platform)
-    report = runner.canary(platform, n, load=False)
+    report = operations.canary(platform, n, load=False)
     summary = gen.stop()
     print("load during the rollout:", summary)
     assert report["verdict"] == decide.PROMOTE, report["reason"]
     assert [s["weight"] for s in report["steps"]] == list(PLAN.steps[:-1])
-    assert platform.deployed_version(names.PRODUCTION) == n
+    assert platform.target.deployed_version(names.PRODUCTION) == n
     assert platform.registry().aliases()[names.ALIAS_PRODUCTION] == n
     assert platform.gateway_weights() == {names.PRODUCTION: 90, names.CANARY: 10}
     assert summary["non_2xx"] == 0, summary
@@ -81,10 +81,10 @@ def test_a_healthy_candidate_is_promoted_unattended_with_zero_gateway_errors(pla
 def test_a_planted_bad_candidate_is_aborted_within_two_intervals(platform, base, fault, failing_check, capsys):
     n = candidate(platform, base, fault)
     before = _state(platform)
-    known_good = platform.deployed_version(names.PRODUCTION)
+    known_good = platform.target.deployed_version(names.PRODUCTION)
     gen = load(platform)
     t0 = time.monotonic()
-    report = runner.canary(platform, n, load=False)
+    report = operations.canary(platform, n, load=False)
     took = time.monotonic() - t0
     print(f"{fault}: verdict {report['verdict']} after {took:.1f}s; load {gen.stop()}")
     assert report["verdict"] == decide.ABORT, report["reason"]
@@ -94,7 +94,7 @@ def test_a_planted_bad_candidate_is_aborted_within_two_intervals(platform, base,
     assert report["weight_zero_after_s"] <= 5.0
     assert platform.gateway_weights() == {names.PRODUCTION: 100, names.CANARY: 0}
     assert _state(platform) == before  # production's version and every alias but canary unchanged
-    assert platform.deployed_version(names.CANARY) == known_good
+    assert platform.target.deployed_version(names.CANARY) == known_good
     assert platform.registry().aliases()[names.ALIAS_CANARY] == known_good
     assert record.aborted(platform.registry().tags(n))
     # local.status tells why.
@@ -109,7 +109,7 @@ def test_a_planted_bad_candidate_is_aborted_within_two_intervals(platform, base,
 def test_no_traffic_is_inconclusive_never_a_pass(platform, base):
     n = candidate(platform, base)
     before = _state(platform)
-    report = runner.canary(platform, n, load=False)
+    report = operations.canary(platform, n, load=False)
     assert report["verdict"] == decide.PAUSE, report["reason"]
     measurements = [m for s in report["steps"] for m in s["measurements"]]
     assert len(measurements) == PLAN.inconclusive_limit + 1

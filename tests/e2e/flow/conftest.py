@@ -12,9 +12,10 @@ import pytest
 from mlflow import MlflowClient
 
 from gourmetgram import names
-from gourmetgram.mlflow_server import MlflowServer, no_telemetry_env
+from gourmetgram.mlflow_server import MlflowServer
+from gourmetgram.paths import REPO_ROOT
+from gourmetgram.proc_helpers import no_telemetry_env
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 FLOW = REPO_ROOT / "train" / "flow.py"
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from gourmetgram.local import runner
-from gourmetgram.local.platform import LocalPlatform, free_port
+from gourmetgram.local import operations
+from gourmetgram.local.platform import LocalPlatform
 from gourmetgram.local.state import Ports
+from gourmetgram.proc_helpers import free_port
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -40,14 +41,14 @@ def platform_factory():
     def make(backend: str | None = None, artifacts: str | None = None) -> LocalPlatform:
         p = LocalPlatform(_make_state_dir(), say=Recorder())
         made.append(p)
-        ports = Ports(*(free_port() for _ in range(6)))
-        runner.up(p, ports=ports, backend=backend, artifacts=artifacts)
+        ports = Ports.pick(free_port)
+        operations.up(p, ports=ports, backend=backend, artifacts=artifacts)
         return p
 
     yield make
     for p in made:
         try:
-            runner.down(p)
+            operations.down(p)
         finally:
             shutil.rmtree(p.state.root, ignore_errors=True)
 

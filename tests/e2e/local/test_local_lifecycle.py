@@ -23,7 +23,7 @@ import requests
 from gourmetgram import names, values
 from gourmetgram.lifecycle import rules
 from gourmetgram.lifecycle.steps import StepFailed
-from gourmetgram.local import runner
+from gourmetgram.local import operations
 from gourmetgram.local.state import PlatformLock
 
 pytestmark = pytest.mark.slow
@@ -88,7 +88,7 @@ class Traffic:
 
 
 def test_good_model_goes_to_canary(platform):
-    lc = runner.train(platform)
+    lc = operations.train(platform)
     v = VERSIONS["good"] = lc.version
     aliases = _aliases(platform)
     for alias in (names.ALIAS_DEVELOPMENT, names.ALIAS_STAGING, names.ALIAS_STAGING_APPROVED, names.ALIAS_CANARY):
@@ -118,7 +118,7 @@ def test_good_model_goes_to_canary(platform):
 
 def test_promote_to_production_serves_on_every_port(platform):
     v = VERSIONS["good"]
-    runner.promote(platform, names.CANARY, names.PRODUCTION, v)
+    operations.promote(platform, names.CANARY, names.PRODUCTION, v)
     assert _aliases(platform)[names.ALIAS_PRODUCTION] == v
     expected = names.version_string(v)
     assert _serving(platform) == dict.fromkeys(names.ENVIRONMENTS, expected)
@@ -157,7 +157,7 @@ def test_bad_model_stops_at_staging(platform):
     good = VERSIONS["good"]
     with pytest.raises(StepFailed) as failed:
         # As the lab's flow.py: the bad model is the good checkpoint saved as a state dict only.
-        runner.train(platform, bad=True, emulate=True)
+        operations.train(platform, bad=True, emulate=True)
     assert failed.value.step == "test staging"
     assert "state-dict" in failed.value.reason  # the app's own reason, carried into the failure
     bad = max(platform.registry().versions())
@@ -170,22 +170,22 @@ def test_bad_model_stops_at_staging(platform):
     assert not platform.registry().is_approved(bad)
     # Every environment still serves the good version; staging keeps its previous one.
     assert _serving(platform) == dict.fromkeys(names.ENVIRONMENTS, names.version_string(good))
-    assert platform.deployed_version(names.STAGING) == good
+    assert platform.target.deployed_version(names.STAGING) == good
 
 
 def test_promote_refuses_an_unapproved_version(platform):
     bad = VERSIONS["bad"]
     with pytest.raises(StepFailed, match="not staging-approved"):
-        runner.promote(platform, names.STAGING, names.CANARY, bad)
+        operations.promote(platform, names.STAGING, names.CANARY, bad)
     with pytest.raises(StepFailed, match="not staging-approved"):
-        runner.promote(platform, names.CANARY, names.PRODUCTION, bad)
+        operations.promote(platform, names.CANARY, names.PRODUCTION, bad)
     assert _aliases(platform)[names.ALIAS_CANARY] == VERSIONS["good"]
 
 
 def test_new_version_to_canary_under_traffic_without_failures(platform):
     urls = [platform.gateway_url, platform.url(names.CANARY), platform.url(names.PRODUCTION)]
     with Traffic(urls) as traffic:
-        lc = runner.train(platform, emulate=True)  # a new version from the trained checkpoint (the lab's emulation)
+        lc = operations.train(platform, emulate=True)  # a new version from the trained checkpoint (the lab's emulation)
     VERSIONS["new"] = lc.version
     assert traffic.failures == [], traffic.failures[:5]
     assert traffic.ok > 50
@@ -196,7 +196,7 @@ def test_new_version_to_canary_under_traffic_without_failures(platform):
 def test_promote_refuses_a_version_the_source_does_not_serve(platform):
     good = VERSIONS["good"]  # approved, but canary now serves the new version
     with pytest.raises(StepFailed, match=f"version {good} is not in canary"):
-        runner.promote(platform, names.CANARY, names.PRODUCTION, good)
+        operations.promote(platform, names.CANARY, names.PRODUCTION, good)
     assert served_version(platform.url(names.PRODUCTION)) == names.version_string(good)
 
 
@@ -224,7 +224,7 @@ def test_promote_to_production_under_traffic_without_failures(platform):
     v = VERSIONS["new"]
     urls = [platform.gateway_url, platform.url(names.PRODUCTION), platform.url(names.CANARY)]
     with Traffic(urls) as traffic:
-        runner.promote(platform, names.CANARY, names.PRODUCTION, v)
+        operations.promote(platform, names.CANARY, names.PRODUCTION, v)
         time.sleep(1)
     assert traffic.failures == [], traffic.failures[:5]
     assert traffic.versions[names.version_string(v)] > 0
@@ -234,11 +234,11 @@ def test_promote_to_production_under_traffic_without_failures(platform):
 
 def test_rollback_restores_the_previous_known_good_version(platform):
     good = VERSIONS["good"]
-    assert runner.rollback(platform, names.PRODUCTION) == good
+    assert operations.rollback(platform, names.PRODUCTION) == good
     assert served_version(platform.url(names.PRODUCTION)) == names.version_string(good)
     assert _aliases(platform)[names.ALIAS_PRODUCTION] == good
     # Staging's history is good, new (the bad one was never switched in): rollback goes to good.
-    assert runner.rollback(platform, names.STAGING) == good
+    assert operations.rollback(platform, names.STAGING) == good
     assert served_version(platform.url(names.STAGING)) == names.version_string(good)
 
 
@@ -288,7 +288,7 @@ def test_lifecycle_cli_the_argo_steps_use(platform, tmp_path):
     assert (tmp_path / "versions.txt").read_text().strip() == names.version_string(good)
     assert {"model.onnx", "model.json"} <= {p.name for p in (tmp_path / "model").iterdir()}
     staging = platform.url(names.STAGING)
-    current = platform.deployed_version(names.STAGING)
+    current = platform.target.deployed_version(names.STAGING)
     passed = _cli(platform, "test-staging", "--url", staging, "--version", str(current), "--no-approve")
     assert passed.returncode == 0, passed.stderr
     failed = _cli(platform, "test-staging", "--url", staging, "--version", str(bad), "--timeout", "2")
@@ -301,11 +301,11 @@ def test_lifecycle_cli_the_argo_steps_use(platform, tmp_path):
 def test_down_then_up_restores_what_was_deployed(platform):
     before = _serving(platform)
     aliases = _aliases(platform)
-    runner.down(platform)
+    operations.down(platform)
     for env in names.ENVIRONMENTS:
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{platform.url(env)}/version", timeout=5)
-    runner.up(platform)
+    operations.up(platform)
     assert _serving(platform) == before
     assert _aliases(platform) == aliases
     assert platform.status()["up"]

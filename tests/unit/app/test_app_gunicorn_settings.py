@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import runpy
-from pathlib import Path
 
 import pytest
 
-CONF = Path(__file__).resolve().parents[3] / "app" / "gunicorn.conf.py"
+from gourmetgram.paths import REPO_ROOT
+
+CONF = REPO_ROOT / "app" / "gunicorn.conf.py"
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
+from gourmetgram.paths import REPO_ROOT as REPO
+
 DOCKERFILE = REPO / "app" / "Dockerfile"
 
 

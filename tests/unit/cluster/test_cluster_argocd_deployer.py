@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 
 from gourmetgram import names
+from gourmetgram.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 TASKS = REPO_ROOT / "ansible/argocd/tasks/argocd_deployer.yml"
 CLUSTER_VARS = yaml.safe_load((REPO_ROOT / "ansible/vars/cluster.yml").read_text())
 GENERATED = "stub-value-4711"

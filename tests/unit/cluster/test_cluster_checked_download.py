@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from gourmetgram.paths import REPO_ROOT
+
 TASKS = REPO_ROOT / "ansible/tasks/checked_download.yml"
 
 

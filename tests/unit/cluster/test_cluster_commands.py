@@ -11,9 +11,8 @@ import pytest
 import yaml
 
 from gourmetgram import names, values
-from gourmetgram.cluster import commands as cmd
-from gourmetgram.cluster import workflow_defaults
-from gourmetgram.cluster.settings import REPO_ROOT
+from gourmetgram.cluster import argo, cloud, playbooks, ssh, workflow_defaults
+from gourmetgram.paths import REPO_ROOT
 
 SSH = (
     "ssh", "-i", "{key}", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "cc@203.0.113.10",
@@ -27,12 +26,12 @@ TF_ENV = {
 REPO = ("-e", "gg_repo_url=https://github.com/example/gourmetgram-mlops.git", "-e", "gg_repo_revision=main")
 
 
-def ssh(settings):
+def ssh_prefix(settings):
     return tuple(a.format(key=settings.ssh_key_path()) for a in SSH)
 
 
 def test_provision_runs_terraform_in_lab_order(settings):
-    steps = cmd.provision_steps(settings)
+    steps = cloud.provision_steps(settings)
     assert [s.argv for s in steps] == [
         ("terraform", "-chdir=tf/kvm", "init", "-input=false"),
         ("terraform", "-chdir=tf/kvm", "validate"),
@@ -46,31 +45,31 @@ def test_provision_runs_terraform_in_lab_order(settings):
 
 
 def test_provision_can_replace_one_node(settings):
-    plan = cmd.provision_steps(settings, replace="node3")[2]
+    plan = cloud.provision_steps(settings, replace="node3")[2]
     assert plan.argv[-1] == 'openstack_compute_instance_v2.nodes["node3"]'.join(["-replace=", ""])
     with pytest.raises(ValueError, match="unknown node 'node9'"):
-        cmd.provision_steps(settings, replace="node9")
+        cloud.provision_steps(settings, replace="node9")
 
 
 def test_destroy(settings):
-    (step,) = cmd.destroy_steps(settings)
+    (step,) = cloud.destroy_steps(settings)
     assert step.argv == ("terraform", "-chdir=tf/kvm", "destroy", "-auto-approve", "-input=false")
     assert step.env == TF_ENV
 
 
 def test_lease_commands(settings):
-    flavor = cmd.flavor_id_step(settings)
+    flavor = cloud.flavor_id_step(settings)
     assert flavor.argv == ("openstack", "flavor", "show", "m1.large", "-f", "value", "-c", "id")
     assert flavor.env["OS_CLOUD"] == "openstack"
     assert flavor.env["OS_CLIENT_CONFIG_FILE"] == str(REPO_ROOT / "tf/kvm/clouds.yaml")
-    create = cmd.lease_create_step(settings, "flavor-uuid", datetime(2026, 3, 1, 23, 59, 55))
+    create = cloud.lease_create_step(settings, "flavor-uuid", datetime(2026, 3, 1, 23, 59, 55))
     assert create.argv == (
         "openstack", "reservation", "lease", "create", "lease_mlops_abc123",
         "--start-date", "2026-03-02 00:00",
         "--end-date", "2026-03-02 11:59",
         "--reservation", "resource_type=flavor:instance,flavor_id=flavor-uuid,amount=3",
     )  # fmt: skip
-    show = cmd.lease_show_step(settings)
+    show = cloud.lease_show_step(settings)
     assert show.argv == (
         "openstack", "reservation", "lease", "show", "lease_mlops_abc123", "-f", "json", "-c", "reservations",
     )  # fmt: skip
@@ -80,21 +79,21 @@ def test_lease_commands(settings):
 def test_reservation_id_from_the_lease(as_string):
     reservations = [{"resource_type": "flavor:instance", "flavor_id": "11111111-2222-3333-4444-555555555555"}]
     text = json.dumps({"reservations": json.dumps(reservations) if as_string else reservations})
-    assert cmd.reservation_from_lease_json(text) == "11111111-2222-3333-4444-555555555555"
+    assert cloud.reservation_from_lease_json(text) == "11111111-2222-3333-4444-555555555555"
     with pytest.raises(ValueError, match="no flavor reservation"):
-        cmd.reservation_from_lease_json(json.dumps({"reservations": []}))
+        cloud.reservation_from_lease_json(json.dumps({"reservations": []}))
 
 
 def test_hello(settings):
-    (step,) = cmd.hello_steps()
+    (step,) = playbooks.hello_steps()
     assert step.argv == ("ansible-playbook", "-i", "inventory.yml", "general/hello_host.yml")
     assert step.cwd == REPO_ROOT / "ansible"
     assert step.env == {"ANSIBLE_CONFIG": str(REPO_ROOT / "ansible/ansible.cfg")}
 
 
 def test_k8s_stages():
-    stages = cmd.k8s_stages()
-    assert [name for name, _ in stages] == list(cmd.K8S_STAGES)
+    stages = playbooks.k8s_stages()
+    assert [name for name, _ in stages] == list(playbooks.K8S_STAGES)
     argvs = {name: [s.argv for s in steps] for name, steps in stages}
     venv = str(REPO_ROOT / ".state/cluster/kubespray-venv/bin")
     assert argvs["pre_k8s"] == [("ansible-playbook", "-i", "inventory.yml", "pre_k8s/pre_k8s_configure.yml")]
@@ -136,7 +135,7 @@ def test_k8s_stages():
     ],
 )
 def test_argocd_add(settings, env, playbook):
-    (step,) = cmd.argocd_add_steps(settings, env)
+    (step,) = playbooks.argocd_add_steps(settings, env)
     # The platform also gets node1's floating IP: the one public Host MLflow accepts.
     ip = ("-e", f"gg_floating_ip={settings.floating_ip}") if env == "platform" else ()
     assert step.argv == ("ansible-playbook", "-i", "inventory.yml", *REPO, *ip, playbook)
@@ -145,19 +144,19 @@ def test_argocd_add(settings, env, playbook):
 
 def test_argocd_add_rejects_unknown_env(settings):
     with pytest.raises(ValueError, match="unknown environment 'prod'"):
-        cmd.argocd_add_steps(settings, "prod")
+        playbooks.argocd_add_steps(settings, "prod")
 
 
 def test_workflow_playbooks(settings):
     # Without --branch: GG_REPO_REVISION (main in the example settings), never a hard-wired branch.
-    assert cmd.build_init_steps(settings)[0].argv == (
+    assert playbooks.build_init_steps(settings)[0].argv == (
         "ansible-playbook", "-i", "inventory.yml", *REPO, "-e", "gg_branch=main", "argocd/workflow_build_init.yml",
     )  # fmt: skip
-    assert cmd.build_training_init_steps(settings, "mlops-bad")[0].argv == (
+    assert playbooks.build_training_init_steps(settings, "mlops-bad")[0].argv == (
         "ansible-playbook", "-i", "inventory.yml", *REPO, "-e", "gg_branch=mlops-bad",
         "argocd/workflow_build_training_init.yml",
     )  # fmt: skip
-    assert cmd.templates_apply_steps(settings)[0].argv == (
+    assert playbooks.templates_apply_steps(settings)[0].argv == (
         "ansible-playbook", "-i", "inventory.yml", *REPO,
         "-e", f"gg_workflow_manifest_file={workflow_defaults.RENDERED_FILE}",
         "argocd/workflow_templates_apply.yml",
@@ -171,8 +170,8 @@ def _submitted(step) -> dict:
 
 @pytest.mark.parametrize("bad, flag", [(False, "false"), (True, "true")])
 def test_train_submits_train_model(settings, bad, flag):
-    (step,) = cmd.train_steps(settings, "203.0.113.10", branch="feature-x", bad=bad)
-    assert step.argv[:-1] == ssh(settings)
+    (step,) = argo.train_steps(settings, "203.0.113.10", branch="feature-x", bad=bad)
+    assert step.argv[:-1] == ssh_prefix(settings)
     wf = _submitted(step)
     assert wf["metadata"] == {"generateName": "train-model-", "namespace": "argo"}
     assert wf["spec"]["workflowTemplateRef"] == {"name": "train-model"}
@@ -181,14 +180,14 @@ def test_train_submits_train_model(settings, bad, flag):
     assert params["repo-url"] == settings.repo_url
     assert params["bad-model"] == flag
     # Without --branch: GG_REPO_REVISION.
-    (default,) = cmd.train_steps(settings, "203.0.113.10", bad=bad)
+    (default,) = argo.train_steps(settings, "203.0.113.10", bad=bad)
     assert {p["name"]: p["value"] for p in _submitted(default)["spec"]["arguments"]["parameters"]}["branch"] == "main"
     # Every parameter passed is declared by the template in this checkout.
-    assert set(params) <= set(cmd.declared_parameters("train-model.yaml"))
+    assert set(params) <= set(argo.declared_parameters("train-model.yaml"))
 
 
 def test_promote_submits_promote_model(settings):
-    (step,) = cmd.promote_steps(settings, "203.0.113.10", "canary", "production", "7")
+    (step,) = argo.promote_steps(settings, "203.0.113.10", "canary", "production", 7)
     wf = _submitted(step)
     assert wf["spec"]["workflowTemplateRef"] == {"name": "promote-model"}
     assert wf["spec"]["arguments"]["parameters"] == [
@@ -200,40 +199,27 @@ def test_promote_submits_promote_model(settings):
     ]
 
 
-@pytest.mark.parametrize(
-    "source, target, version, message",
-    [
-        ("staging", "production", 3, "cannot promote staging -> production"),
-        ("canary", "production", "1.0.3", "non-negative integer"),
-        ("canary", "prod", 3, "unknown environment"),
-    ],
-)
-def test_promote_rejects_bad_input(settings, source, target, version, message):
-    with pytest.raises(ValueError, match=message):
-        cmd.promote_steps(settings, "203.0.113.10", source, target, version)
-
-
 def test_undeclared_workflow_parameter_is_refused():
     with pytest.raises(ValueError, match="declares .*; not bad_model"):
-        cmd.workflow_from_template("train-model", {"bad_model": "true"})
+        argo.workflow_from_template("train-model", {"bad_model": "true"})
 
 
 def test_status_commands(settings):
-    images = cmd.deployed_image_steps(settings, "203.0.113.10")
+    images = ssh.deployed_image_steps(settings, "203.0.113.10")
     assert [env for env, _ in images] == list(names.ENVIRONMENTS)
     for env, step in images:
-        assert step.argv[:-1] == ssh(settings)
+        assert step.argv[:-1] == ssh_prefix(settings)
         assert shlex.split(step.argv[-1]) == [
             "kubectl", "-n", f"gourmetgram-{env}", "get", "deployment", "gourmetgram-app",
             "-o", "jsonpath={.spec.template.spec.containers[0].image}",
         ]  # fmt: skip
-    model, versions = cmd.mlflow_steps("203.0.113.10")
+    model, versions = ssh.mlflow_steps("203.0.113.10")
     base = "http://203.0.113.10:8000/api/2.0/mlflow"
     # MLflow's basic auth: the user comes from a 0600 netrc file, never from the command line.
     netrc = str(REPO_ROOT / ".state/cluster/mlflow.netrc")
     assert model.argv[:6] == ("curl", "-fsS", "--max-time", "20", "--netrc-file", netrc)
     assert model.argv[6] == f"{base}/registered-models/get?name=GourmetGramFood11Model"
-    (secret,) = [cmd.mlflow_credentials_step(settings, "203.0.113.10")]
+    (secret,) = [ssh.mlflow_credentials_step(settings, "203.0.113.10")]
     assert secret.argv[-1] == "kubectl -n gourmetgram-platform get secret mlflow-credentials -o json"
     assert secret.capture
     assert versions.argv[-1] == (
@@ -250,23 +236,23 @@ def test_status_commands(settings):
     ],
 )
 def test_tunnels_are_the_labs_port_forwards(settings, service, port, remote):
-    step = cmd.tunnel_step(settings, "203.0.113.10", service)
-    assert step.argv == ("ssh", "-t", "-L", f"{port}:127.0.0.1:{port}", *ssh(settings)[1:], remote)
+    step = ssh.tunnel_step(settings, "203.0.113.10", service)
+    assert step.argv == ("ssh", "-t", "-L", f"{port}:127.0.0.1:{port}", *ssh_prefix(settings)[1:], remote)
 
 
 def test_unknown_tunnel(settings):
     with pytest.raises(ValueError, match="unknown service 'grafana'"):
-        cmd.tunnel_step(settings, "203.0.113.10", "grafana")
+        ssh.tunnel_step(settings, "203.0.113.10", "grafana")
 
 
 def test_dry_run_rendering_is_a_shell_line(settings):
-    step = cmd.provision_steps(settings)[0]
+    step = cloud.provision_steps(settings)[0]
     assert step.render() == (
         "unset $(compgen -e | grep '^OS_') ; TF_VAR_suffix=abc123 TF_VAR_key=id_rsa_chameleon "
         "TF_VAR_reservation=4f6d1c2a-8b3e-4c5d-9e7f-0a1b2c3d4e5f "
         f"OS_CLIENT_CONFIG_FILE={REPO_ROOT}/tf/kvm/clouds.yaml terraform -chdir=tf/kvm init -input=false"
     )
-    assert cmd.hello_steps()[0].render() == (
+    assert playbooks.hello_steps()[0].render() == (
         f"(cd ansible && ANSIBLE_CONFIG={REPO_ROOT}/ansible/ansible.cfg "
         "ansible-playbook -i inventory.yml general/hello_host.yml)"
     )
@@ -278,9 +264,9 @@ def test_registry_mirror_reaches_dockers_daemon_json(example_env):
 
     mirror = "https://mirror.example.org"
     settings = load_settings({**example_env, "GG_REGISTRY_MIRROR": mirror}).require("registry_mirror")
-    (pre_k8s,) = dict(cmd.k8s_stages(settings.registry_mirror))["pre_k8s"]
+    (pre_k8s,) = dict(playbooks.k8s_stages(settings.registry_mirror))["pre_k8s"]
     assert pre_k8s.argv[3:5] == ("-e", json.dumps({"gg_registry_mirrors": [mirror]}))
-    (plain,) = dict(cmd.k8s_stages())["pre_k8s"]
+    (plain,) = dict(playbooks.k8s_stages())["pre_k8s"]
     assert "-e" not in plain.argv
     play = yaml.safe_load((REPO_ROOT / "ansible/pre_k8s/pre_k8s_configure.yml").read_text())[0]
     (docker_task,) = [t for t in play["tasks"] if t["name"] == "Configure Docker to trust the in-cluster registry"]
@@ -292,7 +278,7 @@ def test_registry_mirror_reaches_dockers_daemon_json(example_env):
 def test_workflows_tunnel_says_how_to_get_a_ui_token_never_a_token(settings):
     # argo-server runs in client auth mode: the UI needs a token of the chart's read-only UI account.
     workflows = values.chart_values(names.PLATFORM)["workflows"]
-    title = cmd.tunnel_step(settings, "203.0.113.10", "workflows").title
+    title = ssh.tunnel_step(settings, "203.0.113.10", "workflows").title
     assert f"kubectl -n {workflows['namespace']} create token {workflows['uiServiceAccount']}" in title
     assert "Bearer <token>" in title and "server auth mode" not in title
     # Only the command: nothing here runs it or reads a Secret.

@@ -16,7 +16,7 @@ from invoke import Context, Exit
 from gourmetgram.cluster import food11
 from gourmetgram.cluster import settings as settings_mod
 from gourmetgram.cluster.runner import Runner
-from gourmetgram.cluster.settings import REPO_ROOT
+from gourmetgram.paths import REPO_ROOT
 from gourmetgram.tasks import cluster as tasks
 from train import fetch, synthetic
 

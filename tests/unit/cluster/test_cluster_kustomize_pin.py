@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from gourmetgram.paths import REPO_ROOT
+
 TASKS = REPO_ROOT / "ansible/tasks/kustomize_pin.yml"
 EXCERPT = Path(__file__).parent / "fixtures/argo-quick-start-excerpt.yaml"
 VERSIONS = yaml.safe_load((REPO_ROOT / "ansible/vars/versions.yml").read_text())

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from gourmetgram.cluster.settings import REPO_ROOT
+from gourmetgram.paths import REPO_ROOT
 
 VERSIONS = yaml.safe_load((REPO_ROOT / "ansible/vars/versions.yml").read_text())
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from gourmetgram.paths import REPO_ROOT
+
 TASKS = REPO_ROOT / "ansible/argocd/tasks/run_workflow.yml"
 CLUSTER_VARS = REPO_ROOT / "ansible/vars/cluster.yml"
 CREATED = "workflow.argoproj.io/build-initial-abc12"

@@ -15,7 +15,7 @@ import yaml
 from invoke import Context, Exit
 
 from gourmetgram import names
-from gourmetgram.cluster import commands as cmd
+from gourmetgram.cluster import argo
 from gourmetgram.cluster.runner import Runner, format_elapsed
 from gourmetgram.cluster.target import ClusterTarget, deploy_history, deployed_tag
 from gourmetgram.lifecycle.rules import Deployment
@@ -156,8 +156,6 @@ def test_dry_run_commands_of_every_method(settings_env):
     runner = Runner(dry_run=True, echo=lines.append)
     target = ClusterTarget(settings_env, runner, IP)
 
-    assert target.build(7, None) == "staging-1.0.7"
-    assert target.copy_tag("canary", "production", 7) == "production-1.0.7"
     target.deploy("production", 7)
     assert target.deployed_version("production") is None  # nothing is read in a dry-run
     assert target.history("production") == []
@@ -165,36 +163,25 @@ def test_dry_run_commands_of_every_method(settings_env):
     assert target.url("canary") == f"http://{IP}:8081"
     assert target.url("staging") == f"http://{IP}:8082"
 
-    ssh = ssh_prefix(settings_env)
+    pre = ssh_prefix(settings_env)
     create = "kubectl create -n argo -f - -o name"
     assert [s.argv for s in runner.executed] == [
-        (*ssh, create),
-        (*ssh, "kubectl -n argo get 'workflow.argoproj.io/build-container-image-<id>' -o 'jsonpath={.status.phase}'"),
-        (*ssh, "kubectl run -n argo copy-production-1-0-7 --image=quay.io/skopeo/stable:v1.18.0 --restart=Never "
-               "--rm -i --quiet --pod-running-timeout=5m --command -- skopeo copy --src-tls-verify=false "
-               f"--dest-tls-verify=false docker://{REPO}:canary-1.0.7 docker://{REPO}:production-1.0.7"),
-        (*ssh, create),
-        (*ssh, "kubectl -n argo get 'workflow.argoproj.io/deploy-container-image-<id>' -o 'jsonpath={.status.phase}'"),
-        (*ssh, "kubectl -n argocd get application gourmetgram-production -o json"),
-        (*ssh, "kubectl -n argocd get application gourmetgram-production -o json"),
+        (*pre, create),
+        (*pre, "kubectl -n argo get 'workflow.argoproj.io/deploy-container-image-<id>' -o 'jsonpath={.status.phase}'"),
+        (*pre, "kubectl -n argocd get application gourmetgram-production -o json"),
+        (*pre, "kubectl -n argocd get application gourmetgram-production -o json"),
     ]  # fmt: skip
-    build, deploy = (json.loads(s.stdin) for s in runner.executed if s.stdin)
-    assert build["spec"]["workflowTemplateRef"] == {"name": "build-container-image"}
-    assert params_of(build) == {
-        "model-version": "7",
-        "branch": "main",
-        "build-only": "true",
-        "repo-url": "https://github.com/example/gourmetgram-mlops.git",
-        "train-image-tag": "main",
-    }
+    (deploy,) = (json.loads(s.stdin) for s in runner.executed if s.stdin)
     assert deploy["spec"]["workflowTemplateRef"] == {"name": "deploy-container-image"}
     assert params_of(deploy) == {"environment": "production", "model-version": "7"}
     # The printed lines are the commands, ready to paste.
-    assert sum(line.startswith("would run: ssh ") for line in lines) == 7
+    assert sum(line.startswith("would run: ssh ") for line in lines) == 4
+    # Building and copying tags are the workflows' steps, not the cluster's Serving (lifecycle.target).
+    assert not hasattr(target, "build") and not hasattr(target, "copy_tag")
 
 
 def test_build_only_skips_the_alias_deploy_and_test_steps_of_the_workflow():
-    doc = yaml.safe_load((cmd.WORKFLOWS_DIR / "build-container-image.yaml").read_text())
+    doc = yaml.safe_load((argo.WORKFLOWS_DIR / "build-container-image.yaml").read_text())
     declared = {p["name"]: p for p in doc["spec"]["arguments"]["parameters"]}
     assert declared["build-only"]["value"] == "false"  # train-model's chain is unchanged
     steps = [s for group in doc["spec"]["templates"][0]["steps"] for s in group]
@@ -204,17 +191,10 @@ def test_build_only_skips_the_alias_deploy_and_test_steps_of_the_workflow():
 
 
 def test_deploy_sets_the_same_helm_parameter_the_target_reads():
-    doc = yaml.safe_load((cmd.WORKFLOWS_DIR / "deploy-container-image.yaml").read_text())
+    doc = yaml.safe_load((argo.WORKFLOWS_DIR / "deploy-container-image.yaml").read_text())
     script = doc["spec"]["templates"][1]["script"]["source"]
     assert "--helm-set-string image.tag={{workflow.parameters.environment}}-1.0." in script
     assert "argocd app sync" in script and "argocd app wait" in script
-
-
-def test_copy_tag_refuses_a_disallowed_path(settings_env):
-    runner = RecordingRunner()
-    with pytest.raises(ValueError, match="cannot promote canary -> staging"):
-        ClusterTarget(settings_env, runner, IP).copy_tag("canary", "staging", 3)
-    assert runner.steps == []
 
 
 # ---- waiting for workflows ---------------------------------------------------------------------
@@ -245,18 +225,15 @@ def test_a_deploy_workflow_that_never_finishes_is_a_deploy_error(settings_env):
         target.deploy("staging", 4)
 
 
-@pytest.mark.parametrize("template", ["build-container-image", "deploy-container-image"])
+@pytest.mark.parametrize("template", ["deploy-container-image"])
 def test_the_wait_covers_the_workflows_own_deadline_and_shows_progress(settings_env, template):
     """invoke waits as long as Argo lets the Workflow run (its activeDeadlineSeconds), printing each poll."""
-    deadline = cmd.workflow_deadline(template)
+    deadline = argo.workflow_deadline(template)
     polls = int(deadline // 60) + 1
     runner = RecordingRunner(phases=["Running"] * polls + ["Succeeded"])
     slept: list[float] = []
     target = ClusterTarget(settings_env, runner, IP, poll_seconds=60, sleep=slept.append)
-    if template == "build-container-image":
-        target.build(5, None)
-    else:
-        target.deploy("staging", 5)
+    target.deploy("staging", 5)
     assert sum(slept) >= deadline
     progress = [
         line for line in runner.lines if line.endswith(f"of up to {format_elapsed(target.wait_limit(template))}")
@@ -264,12 +241,6 @@ def test_the_wait_covers_the_workflows_own_deadline_and_shows_progress(settings_
     assert len(progress) == polls and progress[0].endswith(
         f"-x7k2p: Running, {format_elapsed(0)} of up to {format_elapsed(target.wait_limit(template))}"
     )
-
-
-def test_a_failed_build_names_the_workflow(settings_env):
-    runner = RecordingRunner(phases=["Error"])
-    with pytest.raises(RuntimeError, match="build-container-image ended Error"):
-        ClusterTarget(settings_env, runner, IP).build(5, None)
 
 
 # ---- reading the Argo CD Application -----------------------------------------------------------

@@ -137,9 +137,9 @@ def test_playbook_tasks_need_the_generated_ansible_files(tools, monkeypatch, cap
     tmp_path, log = tools
     from invoke import Exit
 
-    from gourmetgram.cluster import commands as cmd
+    from gourmetgram.cluster import playbooks
 
-    monkeypatch.setattr(cmd, "ANSIBLE_DIR", tmp_path / "ansible")
+    monkeypatch.setattr(playbooks, "ANSIBLE_DIR", tmp_path / "ansible")
     with pytest.raises(Exit, match=r"inventory\.yml and .*ansible\.cfg not found: run `invoke provision`"):
         tasks.hello(Context())
     with pytest.raises(Exit, match="not found: run `invoke provision`"):

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from gourmetgram.paths import REPO_ROOT
+
 TASKS = REPO_ROOT / "ansible/tasks/userns_sysctl.yml"
 PRE_K8S = REPO_ROOT / "ansible/pre_k8s/pre_k8s_configure.yml"
 # sysctl -p FILE: record the call and set the fake /proc value from the file, as the kernel would.

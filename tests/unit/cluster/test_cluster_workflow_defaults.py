@@ -14,9 +14,10 @@ import pytest
 import yaml
 from invoke import Context
 
-from gourmetgram.cluster import commands as cmd
+from gourmetgram.cluster import playbooks
 from gourmetgram.cluster import workflow_defaults as wd
-from gourmetgram.cluster.settings import REPO_ROOT, Settings
+from gourmetgram.cluster.settings import Settings
+from gourmetgram.paths import REPO_ROOT
 from gourmetgram.tasks import cluster as tasks
 
 FORK = "https://git.example.org/someone/food-fork.git"
@@ -123,7 +124,7 @@ def test_one_off_builds_pass_the_repository_and_revision():
         assert play["vars"]["gg_branch"] == "{{ gg_repo_revision }}", name
         overrides = play["tasks"][-1]["vars"]["gg_workflow_overrides"]
         assert overrides == {"branch": "{{ gg_branch }}", "repo-url": "{{ gg_repo_url }}"}, name
-    step = cmd.build_training_init_steps(FORK_SETTINGS)[0]
+    step = playbooks.build_training_init_steps(FORK_SETTINGS)[0]
     assert f"gg_branch={BRANCH}" in step.argv
 
 

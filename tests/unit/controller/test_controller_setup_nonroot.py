@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from gourmetgram.controller import offline_assets
+from gourmetgram.paths import REPO_ROOT as REPO
 
-REPO = Path(__file__).resolve().parents[3]
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(os.geteuid() != 0, reason="creates a user: needs root (CI and ./lab test run as root)"),

@@ -112,3 +112,37 @@ def test_version_number_is_parsed_once(given, n):
 def test_version_number_refuses_what_is_not_a_version(bad):
     with pytest.raises(ValueError, match="non-negative integer"):
         names.version_number(bad)
+
+
+def test_check_env_returns_the_env_or_names_the_choices():
+    assert [names.check_env(env) for env in names.ENVIRONMENTS] == list(names.ENVIRONMENTS)
+    assert names.check_env(names.PLATFORM, allow_platform=True) == names.PLATFORM
+    for bad, kwargs in [("prod", {}), (names.PLATFORM, {}), ("", {"allow_platform": True})]:
+        with pytest.raises(ValueError, match="unknown environment .*expected one of staging, canary, production"):
+            names.check_env(bad, **kwargs)
+
+
+def test_every_environment_carries_its_alias_and_the_aliases_keep_lifecycle_order():
+    assert {env: names.env_alias(env) for env in names.ENVIRONMENTS} == {e: e for e in names.ENVIRONMENTS}
+    assert names.ALIASES == ("development", "staging", "staging-approved", "canary", "production")
+    with pytest.raises(ValueError, match="unknown environment"):
+        names.env_alias("development")
+
+
+def test_a_new_environment_needs_only_its_entry_in_environments():
+    """names.py with `shadow` added to ENVIRONMENTS alone: its tags parse, it has an alias and a namespace
+    (the tag pattern and the aliases are derived, not hand-written)."""
+    import types
+    from pathlib import Path
+
+    text = Path(names.__file__).read_text()
+    line = "ENVIRONMENTS = (STAGING, CANARY, PRODUCTION)"
+    assert line in text
+    shadowed = types.ModuleType("names_with_shadow")
+    exec(compile(text.replace(line, line[:-1] + ', "shadow")'), "names_with_shadow", "exec"), shadowed.__dict__)
+    assert shadowed.parse_image_tag("shadow-1.0.3") == ("shadow", 3)
+    assert shadowed.image_tag("shadow", 3) == "shadow-1.0.3"
+    assert shadowed.env_alias("shadow") == "shadow" and shadowed.ALIASES[-1] == "shadow"
+    assert shadowed.namespace("shadow") == "gourmetgram-shadow"
+    with pytest.raises(ValueError, match="expected <env>-1.0.<N>"):
+        names.parse_image_tag("shadow-1.0.3")  # the real list is unchanged

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
 from gourmetgram import names
+from gourmetgram.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 K8S_DIR = REPO_ROOT / "k8s"
 WORKFLOWS_DIR = REPO_ROOT / "workflows"
 CHARTS = (names.PLATFORM, *names.ENVIRONMENTS)

@@ -36,9 +36,9 @@ def test_deployments_round_trip_with_history(tmp_path):
 
 def test_default_ports_come_from_the_helm_values():
     ports = Ports.defaults()
-    assert ports.production == values.env_port(names.PRODUCTION)
+    assert ports.env(names.PRODUCTION) == values.env_port(names.PRODUCTION)
     assert ports.gateway == values.gateway_port() and ports.mlflow == values.mlflow_port()
-    assert Ports.defaults(100).staging == values.env_port(names.STAGING) + 100
+    assert Ports.defaults(100).env(names.STAGING) == values.env_port(names.STAGING) + 100
 
 
 def test_routes_split_with_the_helm_weights():
@@ -59,7 +59,7 @@ def test_routes_leave_out_undeployed_environments():
 
 
 def test_static_config_never_phones_home(tmp_path):
-    config = traefik.static_config("127.0.0.1", Ports(1, 2, 3, 4, 5, 6), tmp_path)
+    config = traefik.static_config("127.0.0.1", Ports.pick(iter(range(1, 100)).__next__), tmp_path)
     assert config["global"] == {"checkNewVersion": False, "sendAnonymousUsage": False}
     assert all(ep["address"].startswith("127.0.0.1:") for ep in config["entryPoints"].values())
     yaml.safe_dump(config)
@@ -119,15 +119,17 @@ def test_copy_tag_is_an_identical_read_only_bundle(tmp_path):
 def test_up_refuses_a_taken_port_before_starting_anything(tmp_path):
     import socket
 
-    from gourmetgram.local.platform import LocalPlatform, free_port
+    from gourmetgram.local.platform import LocalPlatform
     from gourmetgram.local.state import PlatformError
+    from gourmetgram.proc_helpers import free_port
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
         p = LocalPlatform(tmp_path, say=lambda line: None)
-        ports = Ports(busy, *(free_port() for _ in range(5)))
+        ports = Ports.pick(free_port)
+        ports.environments[names.STAGING] = busy
         p.configure(ports=ports)
         with pytest.raises(PlatformError, match=f"staging {busy}"):
             p.up()
@@ -146,3 +148,27 @@ def test_settings_are_fixed_per_state_dir(tmp_path):
         p.configure(backend="postgres")
     with pytest.raises(PlatformError, match="backend must be one of"):
         LocalPlatform(tmp_path / "other", say=lambda line: None).configure(backend="mysql")
+
+
+def test_platform_json_keeps_flat_ports_so_older_state_dirs_read_unchanged(tmp_path):
+    import json
+
+    from gourmetgram.local.state import PlatformError
+
+    # A platform.json written before Ports mapped environment -> port (and before Prometheus).
+    old_ports = {"staging": 18082, "canary": 18081, "production": 18080, "gateway": 1080, "mlflow": 18000}
+    old = {"host": "127.0.0.1", "ports": {**old_ports, "traefik_api": 18089}, "backend": "sqlite"}
+    (tmp_path / "platform.json").write_text(json.dumps(old))
+    settings = State(tmp_path).settings()
+    assert {env: settings.ports.env(env) for env in names.ENVIRONMENTS} == {
+        env: old_ports[env] for env in names.ENVIRONMENTS
+    }
+    assert settings.ports.prometheus == 0
+    State(tmp_path).save_settings(settings)
+    saved = json.loads((tmp_path / "platform.json").read_text())["ports"]
+    assert saved == {**old["ports"], "prometheus": 0}
+    # A state dir that lacks an environment's port says so, instead of a KeyError.
+    del old["ports"]["canary"]
+    (tmp_path / "platform.json").write_text(json.dumps(old))
+    with pytest.raises(PlatformError, match="none for canary"):
+        State(tmp_path).settings()

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from gourmetgram.mlflow_server import free_port
+from gourmetgram.proc_helpers import free_port
 from train import flow
 from train.model import mobilenet_v2
 

@@ -1,4 +1,5 @@
-"""The local platform's commands, as the invoke tasks (and tests) call them.
+"""The local platform's operations (up, down, train, canary, promote, rollback), as the invoke
+tasks (and tests) call them. (Not a command runner: that is gourmetgram/cluster/runner.py.)
 
 Every command that changes the platform holds the state dir's lock, so two of
 them at once cannot corrupt state; the second gets a clear LockBusy message.
@@ -16,12 +17,14 @@ import time
 from pathlib import Path
 
 from gourmetgram import names, values
+from gourmetgram.lifecycle import order
 from gourmetgram.lifecycle.steps import Lifecycle, StepFailed
 from gourmetgram.local.platform import LocalPlatform
 from gourmetgram.local.state import PlatformError, PlatformLock, Ports
-from gourmetgram.mlflow_server import no_telemetry_env
+from gourmetgram.paths import REPO_ROOT
+from gourmetgram.proc_helpers import no_telemetry_env
 
-FLOW = values.REPO_ROOT / "train" / "flow.py"
+FLOW = REPO_ROOT / "train" / "flow.py"
 
 
 def up(
@@ -96,7 +99,7 @@ def run_training(platform: LocalPlatform, bad: bool = False, emulate: bool = Fal
     with log.open("a") as fh:
         fh.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
         proc = subprocess.Popen(
-            cmd, cwd=values.REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         for line in proc.stdout:  # progress: the flow's own lines, also kept in the log
             fh.write(line)
@@ -128,16 +131,16 @@ def train(
     """
     with PlatformLock(platform.state, "local.train" + (" --bad" if bad else "")):
         _require_up(platform)
-        lc = Lifecycle(platform, platform.registry(), say=platform.say, staging_timeout=staging_timeout)
+        lc = Lifecycle(platform.target, platform.registry(), say=platform.say, staging_timeout=staging_timeout)
         how = "load the last trained checkpoint (as the lab emulates training)" if emulate else "train"
-        with lc.step("train", f"train/flow.py (ci preset, synthetic data): {how}, model tests gate, register"):
+        with lc.step(order.TRAIN, f"train/flow.py (ci preset, synthetic data): {how}, model tests gate, register"):
             lc.version = run_training(platform, bad=bad, emulate=emulate)
             platform.say(f"    registered {names.MODEL_NAME} version {lc.version}")
         lc.release(lc.version)
         # A new canary gets the values' split (an earlier abort may have left it at 0).
         platform.set_gateway_weights(values.route_weights())
         if auto_promote:
-            with lc.step("canary analysis", f"version {lc.version}: weights, Prometheus checks, verdict"):
+            with lc.step(order.CANARY_ANALYSIS, f"version {lc.version}: weights, Prometheus checks, verdict"):
                 lc.canary_report = _analyse(platform, lc.version, load=load)
         return lc
 
@@ -157,22 +160,22 @@ def _analyse(platform: LocalPlatform, model_version: int, load: bool = True, pla
     from gourmetgram.canary.signals import Prometheus
 
     n = int(model_version)
-    served = platform.deployed_version(names.CANARY)
+    served = platform.target.deployed_version(names.CANARY)
     if served != n:
         raise PlatformError(f"canary serves {served and names.version_string(served)}, not {names.version_string(n)}")
-    production = platform.deployed_version(names.PRODUCTION)
+    production = platform.target.deployed_version(names.PRODUCTION)
     if production is None:
         raise PlatformError("production serves nothing: promote a version by hand first (local.promote)")
     registry = platform.registry()
-    lc = Lifecycle(platform, registry, say=platform.say)
+    lc = Lifecycle(platform.target, registry, say=platform.say)
 
     def restore(version: int | None) -> None:
-        if version is None or version == platform.deployed_version(names.CANARY):
+        if version is None or version == platform.target.deployed_version(names.CANARY):
             return
         if not platform.bundles.path(names.CANARY, version).is_dir():
-            platform.copy_tag(names.PRODUCTION, names.CANARY, version)
+            platform.target.copy_tag(names.PRODUCTION, names.CANARY, version)
         with lc.step("restore canary", f"{names.image_tag(names.CANARY, version)} (last known-good) back"):
-            platform.deploy(names.CANARY, version)
+            platform.target.deploy(names.CANARY, version)
         with lc.step("alias canary", f"{names.ALIAS_CANARY} -> version {version}"):
             registry.set_alias(names.ALIAS_CANARY, version)
 
@@ -208,7 +211,7 @@ def _analyse(platform: LocalPlatform, model_version: int, load: bool = True, pla
 def promote(platform: LocalPlatform, source: str, target: str, model_version: int) -> Lifecycle:
     with PlatformLock(platform.state, f"local.promote --from {source} --to {target} --version {model_version}"):
         _require_up(platform)
-        lc = Lifecycle(platform, platform.registry(), say=platform.say)
+        lc = Lifecycle(platform.target, platform.registry(), say=platform.say)
         lc.promote(source, target, model_version)
         return lc
 
@@ -216,7 +219,7 @@ def promote(platform: LocalPlatform, source: str, target: str, model_version: in
 def rollback(platform: LocalPlatform, env: str) -> int:
     with PlatformLock(platform.state, f"local.rollback --env {env}"):
         _require_up(platform)
-        lc = Lifecycle(platform, platform.registry(), say=platform.say)
+        lc = Lifecycle(platform.target, platform.registry(), say=platform.say)
         return lc.rollback(env)
 
 
