@@ -55,7 +55,7 @@ def reference_of(meta: dict) -> dict | None:
         return None
     try:
         return drift.check_reference(ref)
-    except drift.ReferenceError as exc:
+    except drift.DriftReferenceError as exc:
         log.error("no input drift metrics: %s", exc)
         return None
 

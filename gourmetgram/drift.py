@@ -42,7 +42,7 @@ META_KEY = "drift_reference"
 LUMA = np.asarray((0.299, 0.587, 0.114), dtype=np.float32)
 
 
-class ReferenceError(ValueError):
+class DriftReferenceError(ValueError):
     """A model.json drift_reference that cannot be used; the message says why."""
 
 
@@ -72,14 +72,14 @@ def build_reference(samples: dict[str, Iterable[float]], source: str) -> dict:
     """The model.json drift_reference from per-statistic reference samples (every statistic needed)."""
     missing = [name for name in STATISTICS if name not in samples]
     if missing:
-        raise ReferenceError(f"reference samples lack {', '.join(missing)}")
+        raise DriftReferenceError(f"reference samples lack {', '.join(missing)}")
     edges, shares, count = {}, {}, None
     for name in STATISTICS:
         values = np.asarray(list(samples[name]), dtype=np.float64)
         if values.size < BINS:
-            raise ReferenceError(f"{name}: {values.size} reference values, need at least {BINS}")
+            raise DriftReferenceError(f"{name}: {values.size} reference values, need at least {BINS}")
         if count is not None and values.size != count:
-            raise ReferenceError(f"{name}: {values.size} values, the other statistics have {count}")
+            raise DriftReferenceError(f"{name}: {values.size} values, the other statistics have {count}")
         count = values.size
         cut = np.quantile(values, np.arange(1, BINS) / BINS)
         hits = np.bincount(np.searchsorted(cut, values, side="right"), minlength=BINS)
@@ -96,20 +96,20 @@ def build_reference(samples: dict[str, Iterable[float]], source: str) -> dict:
 
 
 def check_reference(ref: object) -> dict:
-    """ref if it is a usable drift_reference, else ReferenceError naming the problem."""
+    """ref if it is a usable drift_reference, else DriftReferenceError naming the problem."""
     if not isinstance(ref, dict):
-        raise ReferenceError(f"{META_KEY} must be an object")
+        raise DriftReferenceError(f"{META_KEY} must be an object")
     if ref.get("bins") != BINS:
-        raise ReferenceError(f"{META_KEY}: bins must be {BINS}, got {ref.get('bins')!r}")
+        raise DriftReferenceError(f"{META_KEY}: bins must be {BINS}, got {ref.get('bins')!r}")
     for name in STATISTICS:
         edges = (ref.get("edges") or {}).get(name)
         shares = (ref.get("shares") or {}).get(name)
         if not isinstance(edges, list) or len(edges) != BINS - 1 or sorted(edges) != edges:
-            raise ReferenceError(f"{META_KEY}: edges of {name} must be {BINS - 1} sorted numbers")
+            raise DriftReferenceError(f"{META_KEY}: edges of {name} must be {BINS - 1} sorted numbers")
         if not isinstance(shares, list) or len(shares) != BINS or abs(sum(shares) - 1) > 1e-6:
-            raise ReferenceError(f"{META_KEY}: shares of {name} must be {BINS} numbers summing to 1")
+            raise DriftReferenceError(f"{META_KEY}: shares of {name} must be {BINS} numbers summing to 1")
     if not isinstance(ref.get("confidence_mean"), int | float):
-        raise ReferenceError(f"{META_KEY}: confidence_mean must be a number")
+        raise DriftReferenceError(f"{META_KEY}: confidence_mean must be a number")
     return ref
 
 

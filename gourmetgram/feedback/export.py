@@ -15,10 +15,11 @@ import shutil
 from pathlib import Path
 
 from gourmetgram import names
+from gourmetgram.errors import GourmetGramError
 from train import layout
 
 
-class ExportError(ValueError):
+class ExportError(GourmetGramError):
     """Nothing to export from there; the message says why."""
 
 

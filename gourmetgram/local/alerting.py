@@ -18,6 +18,7 @@ import requests
 import yaml
 
 from gourmetgram import values
+from gourmetgram.errors import UsageError
 from gourmetgram.local.state import PlatformError, Settings, State, write_atomic
 from gourmetgram.local.supervisor import Program
 from gourmetgram.proc_helpers import wait_until
@@ -53,7 +54,7 @@ def alertmanager_config(settings: Settings, timing: dict[str, str] | None = None
     config = yaml.safe_load(text)
     for key, value in (timing or {}).items():
         if key not in ("group_wait", "group_interval", "repeat_interval"):
-            raise ValueError(f"unknown Alertmanager timing {key!r}")
+            raise UsageError(f"unknown Alertmanager timing {key!r}")
         config["route"][key] = value
     return config
 

@@ -32,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from gourmetgram import names, values
+from gourmetgram.errors import BadAnswer, UsageError
 from gourmetgram.local.state import STATE_ENV, write_atomic
 
 log = logging.getLogger("gourmetgram.retrain")
@@ -47,7 +48,7 @@ def default_command() -> list[str]:
 
 
 def parse_duration(text: str) -> float:
-    """'90s', '15m', '6h', '1d' or plain seconds -> seconds; ValueError naming the text."""
+    """'90s', '15m', '6h', '1d' or plain seconds -> seconds; UsageError (a ValueError) naming the text."""
     text = str(text).strip()
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     try:
@@ -56,16 +57,16 @@ def parse_duration(text: str) -> float:
         else:
             seconds = float(text)
     except ValueError:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 15m, 6h)") from None
+        raise UsageError(f"not a duration: {text!r} (use e.g. 90s, 15m, 6h)") from None
     if seconds < 0:
-        raise ValueError(f"a duration cannot be negative: {text!r}")
+        raise UsageError(f"a duration cannot be negative: {text!r}")
     return seconds
 
 
 def reasons(payload: dict) -> list[str]:
     """The firing retrain alerts' reasons in one Alertmanager webhook payload (version 4)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
-        raise ValueError("not an Alertmanager webhook payload: no 'alerts' list")
+        raise BadAnswer("not an Alertmanager webhook payload: no 'alerts' list")
     out = []
     for alert in payload["alerts"]:
         labels = alert.get("labels") or {}

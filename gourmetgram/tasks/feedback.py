@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from invoke import Collection, Exit, task
+from invoke import Collection
+
+from gourmetgram.tasks.boundary import task
 
 
 def _capture_dir(capture_dir: str) -> Path:
@@ -18,10 +20,11 @@ def _capture_dir(capture_dir: str) -> Path:
 
 
 @task(
+    prefix="feedback.",
     help={
         "out": "where to write OUT/training/<class>/ (required)",
         "capture_dir": "the capture store (default: the local platform's <state>/capture; GG_STATE_DIR)",
-    }
+    },
 )
 def export(c, out, capture_dir=""):
     """Write the labelled images in the Food-11 layout train/ reads; train with --extra-data OUT."""
@@ -30,10 +33,7 @@ def export(c, out, capture_dir=""):
     source = _capture_dir(capture_dir)
     start = time.monotonic()
     print(f"exporting the labelled images of {source} to {out}")
-    try:
-        counts = feedback_export.export(source, out)
-    except feedback_export.ExportError as exc:
-        raise Exit(f"feedback.export failed: {exc}", code=1) from None
+    counts = feedback_export.export(source, out)  # ExportError: one line at the task boundary
     for name, n in counts.items():
         if n:
             print(f"  {name:16} {n}")

@@ -85,14 +85,14 @@ def test_reference_with_ties_keeps_the_true_shares():
 def test_a_bad_reference_is_refused_naming_the_problem(change, message):
     ref = drift.build_reference({name: np.arange(20.0) for name in drift.STATISTICS}, "test")
     change(ref)
-    with pytest.raises(drift.ReferenceError, match=message):
+    with pytest.raises(drift.DriftReferenceError, match=message):
         drift.check_reference(ref)
 
 
 def test_build_reference_needs_every_statistic_and_enough_values():
-    with pytest.raises(drift.ReferenceError, match="lack confidence"):
+    with pytest.raises(drift.DriftReferenceError, match="lack confidence"):
         drift.build_reference({name: range(20) for name in drift.IMAGE_STATISTICS}, "test")
-    with pytest.raises(drift.ReferenceError, match="need at least 10"):
+    with pytest.raises(drift.DriftReferenceError, match="need at least 10"):
         drift.build_reference({name: range(5) for name in drift.STATISTICS}, "test")
 
 

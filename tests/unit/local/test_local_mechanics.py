@@ -166,7 +166,7 @@ def test_platform_json_keeps_flat_ports_so_older_state_dirs_read_unchanged(tmp_p
     assert settings.ports.prometheus == 0
     State(tmp_path).save_settings(settings)
     saved = json.loads((tmp_path / "platform.json").read_text())["ports"]
-    assert saved == {**old["ports"], "prometheus": 0}
+    assert saved == {**old["ports"], "prometheus": 0, "alertmanager": 0, "retrain_hook": 0}
     # A state dir that lacks an environment's port says so, instead of a KeyError.
     del old["ports"]["canary"]
     (tmp_path / "platform.json").write_text(json.dumps(old))

@@ -143,7 +143,8 @@ def test_the_default_command_is_exactly_local_train(tmp_path):
     assert Path(command[0]).name == "invoke" and command[1:] == ["local.train"]
     assert "local.train" in ns.task_names
     # The supervisord program passes no --command, so the hook runs that default.
-    settings = Settings(host="127.0.0.1", ports=Ports(*range(20001, 20007), 20007, 20008, 20009))
+    ports = iter(range(20001, 20010))
+    settings = Settings(host="127.0.0.1", ports=Ports.pick(lambda: next(ports)))
     program = alerting.hook_program(State(tmp_path), settings)
     assert "--command" not in program.command
     assert program.command[program.command.index("--cooldown") + 1] == values.retrain_cooldown()
