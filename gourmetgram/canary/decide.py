@@ -3,7 +3,9 @@
 Argo Rollouts' words: each interval is one *measurement* whose phase is Successful,
 Failed or Inconclusive; more than failure_limit failed measurements fail the analysis
 (abort), more than inconclusive_limit inconclusive ones stop it for a person (pause).
-Too few requests is Inconclusive, never Successful.
+Too few requests is Inconclusive, never Successful. A check that needs users' labels (online
+accuracy) is Skipped when either side has too few: it neither passes nor blocks, and the
+measurement's reason says so.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from gourmetgram import names
 from gourmetgram.canary.plan import Checks
 
 SUCCESSFUL, FAILED, INCONCLUSIVE = "Successful", "Failed", "Inconclusive"
+# A check's phase when its precondition (enough labels) does not hold; never a measurement's phase.
+SKIPPED = "Skipped"
 # Verdicts of a whole analysis.
 PROMOTE, ABORT, PAUSE = "promote", "abort", "pause"
 
@@ -28,6 +32,8 @@ class Signals:
     latency_p95: float | None = None
     confidence_mean: float | None = None
     classes: dict[str, float] = field(default_factory=dict)
+    labels: float = 0.0  # users' labels (feedback) on this version's predictions in the window
+    accuracy: float | None = None  # right / labels; None without labels
 
 
 @dataclass
@@ -72,6 +78,31 @@ def _check(name: str, value: float | None, threshold: float, condition: str) -> 
     if value is None or math.isnan(value):
         return CheckResult(name, None, threshold, condition + " (no data)", INCONCLUSIVE)
     return CheckResult(name, round(value, 6), threshold, condition, SUCCESSFUL if value <= threshold else FAILED)
+
+
+def _accuracy_check(canary: Signals, production: Signals, checks: Checks) -> CheckResult:
+    """Online accuracy, production's minus the canary's, only with min_labels labels on each side."""
+    short = [
+        f"{env} {round(n, 1):g} labels < {checks.min_labels}"
+        for env, n in ((names.CANARY, canary.labels), (names.PRODUCTION, production.labels))
+        if n < checks.min_labels
+    ]
+    if short:
+        return CheckResult("accuracy_drop", None, checks.max_accuracy_drop, "skipped: " + ", ".join(short), SKIPPED)
+    if canary.accuracy is None or production.accuracy is None:
+        return _check("accuracy_drop", None, checks.max_accuracy_drop, "production online accuracy - canary's")
+    return _check(
+        "accuracy_drop",
+        production.accuracy - canary.accuracy,
+        checks.max_accuracy_drop,
+        f"production online accuracy {production.accuracy:.3f} - canary's {canary.accuracy:.3f} "
+        f"<= {checks.max_accuracy_drop:g} ({production.labels:.0f} and {canary.labels:.0f} labels)",
+    )
+
+
+def skipped(checks: list[CheckResult]) -> list[str]:
+    """'accuracy_drop skipped: canary 12 labels < 30' for each skipped check."""
+    return [f"{r.name} {r.condition}" for r in checks if r.phase == SKIPPED]
 
 
 def measure(canary: Signals, production: Signals, checks: Checks, min_requests: int) -> Measurement:
@@ -119,6 +150,7 @@ def measure(canary: Signals, production: Signals, checks: Checks, min_requests: 
             f"production mean top-1 probability - canary's <= {checks.max_confidence_drop:g}",
         )
     )
+    results.append(_accuracy_check(canary, production, checks))
     failed = [r for r in results if r.phase == FAILED]
     few = [
         f"{env} answered {n:.0f} < {min_requests} requests"
@@ -134,7 +166,8 @@ def measure(canary: Signals, production: Signals, checks: Checks, min_requests: 
     unknown = [r.name for r in results if r.phase == INCONCLUSIVE]
     if unknown:
         return Measurement(INCONCLUSIVE, "no data for " + ", ".join(unknown), results, canary, production)
-    return Measurement(SUCCESSFUL, "every check passed", results, canary, production)
+    # A skipped check is named in the reason: a pass without it is never a silent one.
+    return Measurement(SUCCESSFUL, "; ".join(["every check passed", *skipped(results)]), results, canary, production)
 
 
 @dataclass
@@ -164,9 +197,10 @@ def format_measurement(step: int, index: int, m: Measurement) -> list[str]:
     c, p = m.canary, m.production
     lines = [
         f"  step {step:>3}% measurement {index}: {m.phase} ({m.reason})",
-        f"      requests canary {c.requests:.0f}, production {p.requests:.0f}",
+        f"      requests canary {c.requests:.0f}, production {p.requests:.0f}; "
+        f"labels canary {c.labels:.0f}, production {p.labels:.0f}",
     ]
     for r in m.checks:
-        value = "no data" if r.value is None else f"{r.value:.4g}"
+        value = "-" if r.phase == SKIPPED else "no data" if r.value is None else f"{r.value:.4g}"
         lines.append(f"      {r.name:17} {value:>9}  {r.phase:12} {r.condition}")
     return lines

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from gourmetgram import values
 from gourmetgram.errors import GourmetGramError
@@ -29,6 +29,14 @@ class Checks:
     latency_slack: float
     max_class_divergence: float
     max_confidence_drop: float
+    # Online accuracy from users' labels: compared only when canary and production each have
+    # min_labels labels in the interval (else the check is skipped, and says so).
+    min_labels: int
+    max_accuracy_drop: float
+
+    def __post_init__(self):
+        if self.min_labels < 1 or not 0 <= self.max_accuracy_drop <= 1:
+            raise PlanError(f"canary checks: minLabels must be >= 1 and maxAccuracyDrop in 0..1, got {asdict(self)}")
 
 
 @dataclass(frozen=True)
@@ -38,7 +46,7 @@ class Plan:
     min_requests: int
     failure_limit: int
     inconclusive_limit: int
-    checks: Checks = field(default_factory=lambda: Checks(0.01, 1.5, 0.05, 0.2, 0.1))
+    checks: Checks
 
     def __post_init__(self):
         if not self.steps or list(self.steps) != sorted(set(self.steps)) or self.steps[-1] != 100:
@@ -71,6 +79,8 @@ def from_values(local: bool = False, **overrides) -> Plan:
                 float(c["latencySlack"]),
                 float(c["maxClassDivergence"]),
                 float(c["maxConfidenceDrop"]),
+                int(c["minLabels"]),
+                float(c["maxAccuracyDrop"]),
             ),
         }
     except KeyError as exc:

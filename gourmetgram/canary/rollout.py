@@ -89,6 +89,8 @@ class Rollout:
         """Walk the weight steps; (verdict, reason) once one is reached."""
         p = self.plan
         tally = decide.Tally(p.failure_limit, p.inconclusive_limit)
+        # Checks skipped in a step's passing measurement (too few labels): named in the verdict's reason.
+        not_judged: dict[str, tuple[list[int], str]] = {}
         for weight in p.steps[:-1]:
             self._set(weight)
             step = {"weight": weight, "measurements": []}
@@ -118,9 +120,17 @@ class Rollout:
                     reason = f"{count} {what} measurements > limit {limit} at {weight}%; last: {m.reason}"
                     return verdict, reason
                 if m.phase == decide.SUCCESSFUL:
+                    for c in m.checks:
+                        if c.phase == decide.SKIPPED:
+                            not_judged[c.name] = ([*not_judged.get(c.name, ([], ""))[0], weight], c.condition)
                     break
         self._set(p.steps[-1])
-        return decide.PROMOTE, f"every check passed at {', '.join(f'{w}%' for w in p.steps[:-1])}"
+        reason = f"every check passed at {', '.join(f'{w}%' for w in p.steps[:-1])}"
+        notes = [
+            f"{name} not judged at {', '.join(f'{w}%' for w in weights)} ({last})"
+            for name, (weights, last) in not_judged.items()
+        ]
+        return decide.PROMOTE, "; ".join([reason, *notes])
 
     def _set(self, weight: int) -> None:
         t = time.monotonic()

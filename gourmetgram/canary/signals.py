@@ -28,6 +28,8 @@ RECORDS = {
     "latency_p95": "gourmetgram:latency_p95_seconds:1m",
     "classes": "gourmetgram:predictions:increase1m",
     "confidence_mean": "gourmetgram:confidence_mean:1m",
+    "labels": "gourmetgram:feedback_labels:increase1m",
+    "accuracy": "gourmetgram:online_accuracy:1m",
 }
 
 
@@ -97,9 +99,10 @@ def window_signals(prom: Prometheus, window_seconds: float, at: float, versions:
             if k in wanted:
                 yield k[0], labels, value
 
-    for env, _labels, value in rows("requests"):
-        found[env].requests += value
-    for key in ("error_rate", "latency_p95", "confidence_mean"):
+    for key in ("requests", "labels"):
+        for env, _labels, value in rows(key):
+            setattr(found[env], key, getattr(found[env], key) + value)
+    for key in ("error_rate", "latency_p95", "confidence_mean", "accuracy"):
         for env, _labels, value in rows(key):
             setattr(found[env], key, value)
     for env, labels, value in rows("classes"):

@@ -81,3 +81,20 @@ def test_schema_rejects_a_missing_external_ip(chart):
         # ...and the chart's defaults alone (no externalIP given) are refused, not rendered.
         with pytest.raises(helm.HelmValuesError, match="externalIP"):
             loaded.validate_schema(_without_external_ips(values))
+
+
+@pytest.mark.parametrize(
+    "key, bad",
+    [("minLabels", None), ("minLabels", 0), ("minLabels", 2.5), ("maxAccuracyDrop", None), ("maxAccuracyDrop", 1.5)],
+)
+def test_platform_schema_refuses_bad_accuracy_check_values(key, bad):
+    """The canary analysis' online-accuracy thresholds (canary.checks): required (None = Helm's way to
+    delete a default), labels a positive integer, the accuracy drop within 0..1."""
+    (chart,) = [p for p in CHARTS if p.name == "platform"]
+    values = c.deploy_values(chart)
+    with helm.Chart.load(chart) as loaded:
+        loaded.validate_schema(values)  # the lab's values, with the chart's defaults, pass
+        broken = copy.deepcopy(values)
+        broken.setdefault("canary", {}).setdefault("checks", {})[key] = bad
+        with pytest.raises(helm.HelmValuesError, match=key):
+            loaded.validate_schema(broken)

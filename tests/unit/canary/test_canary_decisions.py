@@ -9,12 +9,20 @@ import pytest
 from gourmetgram.canary import decide, gateways, plan, record, rollout
 from gourmetgram.canary.decide import Signals
 
-CHECKS = plan.Checks(0.01, 1.5, 0.05, 0.2, 0.1)
+CHECKS = plan.Checks(
+    max_error_rate=0.01,
+    max_latency_ratio=1.5,
+    latency_slack=0.05,
+    max_class_divergence=0.2,
+    max_confidence_drop=0.1,
+    min_labels=30,
+    max_accuracy_drop=0.05,
+)
 MIX = {"Bread": 30, "Egg": 50, "Rice": 20}
 
 
-def healthy(requests=100.0) -> Signals:
-    return Signals(requests, 0.0, 0.05, 0.8, dict(MIX))
+def healthy(requests=100.0, labels=40.0, accuracy=0.9) -> Signals:
+    return Signals(requests, 0.0, 0.05, 0.8, dict(MIX), labels=labels, accuracy=accuracy)
 
 
 def test_plan_from_values_and_the_local_ci_sized_timing():
@@ -22,6 +30,7 @@ def test_plan_from_values_and_the_local_ci_sized_timing():
     assert cluster.steps == local.steps == (10, 25, 50, 100)
     assert local.interval < cluster.interval
     assert (cluster.failure_limit, cluster.inconclusive_limit) == (1, 2)
+    assert (cluster.checks.min_labels, cluster.checks.max_accuracy_drop) == (30, 0.05)
 
 
 @pytest.mark.parametrize(
@@ -31,6 +40,12 @@ def test_plan_from_values_and_the_local_ci_sized_timing():
 def test_a_bad_plan_is_refused(bad):
     with pytest.raises(plan.PlanError):
         plan.from_values(**bad)
+
+
+@pytest.mark.parametrize("bad", [{"min_labels": 0}, {"max_accuracy_drop": -0.1}, {"max_accuracy_drop": 1.5}])
+def test_bad_accuracy_thresholds_are_refused(bad):
+    with pytest.raises(plan.PlanError, match="minLabels"):
+        plan.Checks(**{**vars(CHECKS), **bad})
 
 
 def test_durations():
@@ -59,6 +74,7 @@ def test_a_healthy_canary_passes_every_check():
         ({"latency_p95": 0.3}, "latency_p95"),  # 0.05 * 1.5 + 0.05 = 0.125 s allowed
         ({"classes": {"Egg": 100}}, "class_divergence"),
         ({"confidence_mean": 0.6}, "confidence_drop"),
+        ({"accuracy": 0.8}, "accuracy_drop"),  # production 0.9, 40 labels each
     ],
 )
 def test_each_planted_problem_fails_its_check(change, failing):
@@ -69,6 +85,45 @@ def test_each_planted_problem_fails_its_check(change, failing):
     assert m.phase == decide.FAILED
     assert [c.name for c in m.checks if c.phase == decide.FAILED] == [failing]
     assert failing in m.reason
+
+
+def test_enough_labels_and_a_worse_canary_fails_naming_accuracy_drop():
+    m = decide.measure(healthy(labels=30, accuracy=0.84), healthy(labels=200, accuracy=0.9), CHECKS, 50)
+    assert m.phase == decide.FAILED and m.reason == "accuracy_drop 0.06 > 0.05"
+    (acc,) = [c for c in m.checks if c.name == "accuracy_drop"]
+    assert acc.phase == decide.FAILED and "0.900 - canary's 0.840 <= 0.05 (200 and 30 labels)" in acc.condition
+
+
+@pytest.mark.parametrize("canary_accuracy", [0.86, 0.9, 0.97])  # drop 0.04, 0, -0.07 (better)
+def test_enough_labels_and_an_accuracy_within_the_margin_passes(canary_accuracy):
+    m = decide.measure(healthy(accuracy=canary_accuracy), healthy(accuracy=0.9), CHECKS, 50)
+    assert m.phase == decide.SUCCESSFUL and m.reason == "every check passed"
+    assert [c.phase for c in m.checks if c.name == "accuracy_drop"] == [decide.SUCCESSFUL]
+
+
+@pytest.mark.parametrize(
+    "canary_labels, production_labels, why",
+    [
+        (12, 200, "skipped: canary 12 labels < 30"),
+        (200, 29.5, "skipped: production 29.5 labels < 30"),
+        (0, 0, "skipped: canary 0 labels < 30, production 0 labels < 30"),
+    ],
+)
+def test_too_few_labels_skips_the_accuracy_check_and_says_so(canary_labels, production_labels, why):
+    # Even a canary right only 10 % of the time is not judged on too few labels: skipped, never a silent pass.
+    canary = healthy(labels=canary_labels, accuracy=0.1 if canary_labels else None)
+    m = decide.measure(canary, healthy(labels=production_labels), CHECKS, 50)
+    (acc,) = [c for c in m.checks if c.name == "accuracy_drop"]
+    assert (acc.phase, acc.value, acc.condition) == (decide.SKIPPED, None, why)
+    assert m.phase == decide.SUCCESSFUL and m.reason == f"every check passed; accuracy_drop {why}"
+    lines = decide.format_measurement(10, 1, m)
+    assert any("accuracy_drop" in line and decide.SKIPPED in line and why in line for line in lines)
+    assert f"labels canary {canary_labels:.0f}, production {production_labels:.0f}" in lines[1]
+
+
+def test_exactly_min_labels_on_both_sides_is_judged():
+    m = decide.measure(healthy(labels=30, accuracy=0.5), healthy(labels=30), CHECKS, 50)
+    assert m.phase == decide.FAILED and "accuracy_drop" in m.reason
 
 
 def test_too_few_requests_is_inconclusive_even_when_every_check_would_pass():
@@ -140,15 +195,16 @@ class FakeGateway:
 class FakeProm:
     """Answers the analysis' queries from a script of canary Signals, one per measurement."""
 
-    def __init__(self, script):
+    def __init__(self, script, production=None):
         self.script = list(script)
         self.current = None
+        self.production = production or healthy()
 
     def query(self, expr, at=None):
         if "requests" in expr and "code_class" in expr and "5xx" not in expr:
             self.current = self.script.pop(0)
         out = []
-        for env, version, s in (("canary", "1.0.3", self.current), ("production", "1.0.2", healthy())):
+        for env, version, s in (("canary", "1.0.3", self.current), ("production", "1.0.2", self.production)):
             base = {"environment": env, "model_version": version}
             if "code_class" in expr and "5xx" not in expr:
                 out.append(({**base, "code_class": "2xx"}, s.requests))
@@ -160,15 +216,19 @@ class FakeProm:
                 out += [({**base, "class_name": k}, v) for k, v in s.classes.items()]
             elif "confidence_sum" in expr and s.confidence_mean is not None:
                 out.append((base, s.confidence_mean))
+            elif 'outcome="right"' in expr and s.accuracy is not None:
+                out.append((base, s.accuracy))
+            elif "gourmetgram_feedback_total" in expr and 'outcome="right"' not in expr:
+                out.append((base, s.labels))
         return out
 
 
-def run(script, **kw):
+def run(script, production=None, **kw):
     reg, gw = FakeRegistry(), FakeGateway()
     done = {}
     r = rollout.Rollout(
         plan=plan.from_values(local=True),
-        prometheus=FakeProm(script),
+        prometheus=FakeProm(script, production),
         gateway=gw,
         registry=reg,
         version=3,
@@ -198,6 +258,23 @@ def test_rollout_aborts_after_two_failed_measurements_and_restores_the_known_goo
     assert done == {"restored": 1}  # version 1 was promoted by the analysis; production is never touched
     assert "error_rate" in reg.tags_of[3][record.REASON_TAG]
     assert record.summary(reg.tags_of[3]).startswith("canary analysis: aborted")
+
+
+def test_rollout_aborts_a_canary_less_accurate_on_enough_labels_read_through_the_rules():
+    report, gw, reg, done = run([healthy(accuracy=0.7)] * 2)  # production 0.9, 40 labels each
+    assert report["verdict"] == decide.ABORT and done == {"restored": 1}
+    assert "accuracy_drop 0.2 > 0.05" in reg.tags_of[3][record.REASON_TAG]
+    measured = report["steps"][0]["measurements"][0]
+    assert (measured["canary"]["labels"], measured["production"]["accuracy"]) == (40, 0.9)
+
+
+def test_rollout_promotes_on_too_few_labels_and_the_verdict_says_accuracy_was_not_judged():
+    few = healthy(labels=3, accuracy=0.0)
+    report, gw, reg, done = run([few] * 3, production=healthy(labels=50))
+    assert report["verdict"] == decide.PROMOTE and done == {"promoted": True}
+    assert report["reason"] == (
+        "every check passed at 10%, 25%, 50%; accuracy_drop not judged at 10%, 25%, 50% (skipped: canary 3 labels < 30)"
+    )
 
 
 def test_rollout_pauses_when_there_is_no_traffic():

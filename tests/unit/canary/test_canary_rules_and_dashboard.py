@@ -58,7 +58,7 @@ def test_promtool_rule_tests_pass_healthy_errors_slow_no_data():
     )
     assert out.returncode == 0, out.stdout + out.stderr
     names = [t["name"] for t in yaml.safe_load((HERE / "promtool" / "canary-rules.test.yml").read_text())["tests"]]
-    for kind in ("healthy", "errors", "slow", "no data"):
+    for kind in ("healthy", "errors", "slow", "no data", "labels", "no labels"):
         assert any(n.startswith(kind) for n in names), kind
 
 
