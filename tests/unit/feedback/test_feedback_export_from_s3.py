@@ -84,13 +84,13 @@ def _upload(endpoint: str, root: Path, env: str) -> None:
 
 
 def test_export_from_s3_merges_every_environment_and_train_reads_it(s3_endpoint, tmp_path):
-    staging = _capture(tmp_path / "staging", names.STAGING, [("Egg", "Soup"), ("Soup", "Soup")], 0)
-    canary = _capture(tmp_path / "canary", names.CANARY, [("Egg", "Noodles/Pasta"), ("Egg", "Egg")], 10)
-    for env, root in ((names.STAGING, tmp_path / "staging"), (names.CANARY, tmp_path / "canary")):
-        capture_snapshot.snapshot(root)
+    staging = _capture(tmp_path / names.STAGING, names.STAGING, [("Egg", "Soup"), ("Soup", "Soup")], 0)
+    canary = _capture(tmp_path / names.CANARY, names.CANARY, [("Egg", "Noodles/Pasta"), ("Egg", "Egg")], 10)
+    for env in (names.STAGING, names.CANARY):
+        capture_snapshot.snapshot(tmp_path / env)
     # A labelled image evicted after the snapshot: the sidecar's --remove took it out of the bucket.
     gone = next(iter(canary))
-    (tmp_path / "canary" / cs.IMAGES_DIR / f"{gone}.jpg").unlink()
+    (tmp_path / names.CANARY / cs.IMAGES_DIR / f"{gone}.jpg").unlink()
     for env in (names.STAGING, names.CANARY):
         _upload(s3_endpoint, tmp_path / env, env)
     # A prefix without a snapshot (a sidecar that has not written one yet) is not an environment.
