@@ -109,7 +109,7 @@ def test_the_mirror_needs_the_capture():
         ("bucket", "Gourmetgram_Capture"),
         ("endpoint", "minio:9000"),
         ("snapshotSeconds", 0),
-        ("credentialsSecret", ""),
+        ("credentials", ""),
         ("enabled", "true"),
     ],
 )
