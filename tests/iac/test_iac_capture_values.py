@@ -77,8 +77,14 @@ def test_object_store_mirror_is_off_by_default_and_on_renders_the_mc_sidecar(cha
         "S3_PREFIX": c.chart_env(chart),
         "MC_CONFIG_DIR": "/tmp/.mc",
     }
+    assert feedback.CAPTURE_BUCKET == platform["minio"]["captureBucket"]
     script = mirror["args"][0]
-    assert "mc --quiet --no-color mirror --watch --remove" in script
+    # No probe of the server at start (--api given), then the mirror with its metrics endpoint.
+    assert 'mc alias set --api S3v4 --path on platform "$S3_ENDPOINT"' in script
+    assert 'mc --quiet --no-color mirror --watch --remove --monitoring-address ":8091"' in script
+    assert [p["containerPort"] for p in mirror["ports"]] == [8091]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert mirror[probe]["httpGet"] == {"path": "/metrics", "port": "mirror-metrics"}
     assert "--exclude 'capture.sqlite*' --exclude '*.tmp-*' /capture \"platform/$S3_BUCKET/$S3_PREFIX\"" in script
     mounts = {m["mountPath"]: m for m in mirror["volumeMounts"]}
     assert mounts["/capture"]["name"] == "capture"
@@ -119,3 +125,11 @@ def test_the_schema_refuses_a_bad_object_store_entry(key, bad):
         loaded.validate_schema(_with_object_store(chart))
         with pytest.raises(helm.HelmValuesError, match=key):
             loaded.validate_schema(_with_object_store(chart, **{key: bad}))
+
+
+def test_the_platform_makes_the_capture_bucket(rendered):
+    platform = _platform_values()
+    (job,) = [d for d in rendered["platform"] if d["kind"] == "Job" and d["metadata"]["name"] == "minio-create-bucket"]
+    script = job["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert f'mc mb --ignore-existing "platform/{platform["minio"]["captureBucket"]}"' in script
+    assert f'mc mb --ignore-existing "platform/{platform["mlflow"]["bucket"]}"' in script
