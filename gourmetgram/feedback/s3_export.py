@@ -37,12 +37,12 @@ def client(endpoint: str):
 
 def environments(s3, bucket: str) -> list[str]:
     """The prefixes of the bucket that hold a snapshot (one per environment that captured)."""
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Delimiter="/")
         prefixes = [p["Prefix"].rstrip("/") for page in pages for p in page.get("CommonPrefixes", [])]
-    except ClientError as exc:
+    except (ClientError, BotoCoreError) as exc:  # BotoCoreError: no keys, nothing listening, ...
         raise ExportError(f"cannot list bucket {bucket!r}: {exc}") from None
     found = []
     for prefix in prefixes:

@@ -113,6 +113,8 @@ def test_export_from_s3_says_what_is_wrong(s3_endpoint, tmp_path):
         s3_export.export_from_s3(s3_endpoint, tmp_path / "out", bucket="empty-bucket")
     with pytest.raises(export.ExportError, match="cannot list bucket 'no-such-bucket'"):
         s3_export.export_from_s3(s3_endpoint, tmp_path / "out", bucket="no-such-bucket")
+    with pytest.raises(export.ExportError, match="cannot list bucket .*Could not connect"):
+        s3_export.export_from_s3(f"http://127.0.0.1:{free_port()}", tmp_path / "out")
     with pytest.raises(export.ExportError, match="http"):
         s3_export.export_from_s3("127.0.0.1:9000", tmp_path / "out")
 
