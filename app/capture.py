@@ -8,6 +8,9 @@ Environment:
     GG_CAPTURE_MAX_BYTES        cap on the kept images' bytes (default 268435456 = 256 MiB)
     GG_CAPTURE_RECENT           how many of the latest images stay available for a flag (default 200;
                                 0: only sampled and low-confidence predictions can be corrected with their image)
+    GG_CAPTURE_SNAPSHOT_SECONDS at most this often, after a change, write snapshot/capture.sqlite, a
+                                consistent copy the cluster's sidecar mirrors to the object store
+                                (app/capture_snapshot.py; default 0: off)
 
 Capture never slows or fails a prediction: the request only puts a small record on a
 bounded in-process queue; one writer thread per worker hashes the image and writes
@@ -26,7 +29,7 @@ import sqlite3
 import threading
 import time
 
-from app import capture_store, metrics
+from app import capture_snapshot, capture_store, metrics
 
 log = logging.getLogger("gourmetgram.app.capture")
 
@@ -68,12 +71,16 @@ class Recorder:
         low_confidence: float,
         max_bytes: int,
         recent: int,
+        snapshot_seconds: float = 0.0,
     ):
         self.root = root
         self.sample_rate = sample_rate
         self.low_confidence = low_confidence
         self.store = capture_store.CaptureStore(root, max_bytes, recent)
         self.recent = recent
+        self.snapshot_seconds = snapshot_seconds
+        self._changed = False  # since the last snapshot (only with snapshot_seconds)
+        self._last_snapshot = 0.0
         self._queue: queue.Queue = queue.Queue(QUEUE_SIZE)
         self._lock = threading.Lock()  # the store's connection is shared by the writer and label()
         self._thread = threading.Thread(target=self._drain_forever, name="gg-capture", daemon=True)
@@ -89,6 +96,7 @@ class Recorder:
             "low_confidence": _float_env("GG_CAPTURE_LOW_CONFIDENCE", 0.5, 0.0, 1.0),
             "max_bytes": _int_env("GG_CAPTURE_MAX_BYTES", 256 * 1024 * 1024),
             "recent": _int_env("GG_CAPTURE_RECENT", 200),
+            "snapshot_seconds": _float_env("GG_CAPTURE_SNAPSHOT_SECONDS", 0.0, 0.0, 86400.0),
         }
         try:
             recorder = cls(root, **settings)
@@ -141,7 +149,12 @@ class Recorder:
 
     def _drain_forever(self) -> None:
         while True:
-            batch = [self._queue.get()]
+            try:
+                # With snapshots on, wake up now and then: a label changes the store without a queue item.
+                batch = [self._queue.get(timeout=self.snapshot_seconds or None)]
+            except queue.Empty:
+                self._maybe_snapshot()
+                continue
             while len(batch) < BATCH:
                 try:
                     batch.append(self._queue.get_nowait())
@@ -151,12 +164,28 @@ class Recorder:
                 items = [self._to_capture(raw) for raw in batch]
                 with self._lock:
                     self.store.add(items)
+                self._changed = True
             except Exception:  # noqa: BLE001 - log and count, keep the thread alive
                 log.exception("capture: %d prediction(s) not recorded", len(batch))
                 metrics.CAPTURE_ERRORS.labels(reason="store").inc(len(batch))
             finally:
                 for _ in batch:
                     self._queue.task_done()
+            self._maybe_snapshot()
+
+    def _maybe_snapshot(self) -> None:
+        if not (self.snapshot_seconds and self._changed):
+            return
+        if time.monotonic() - self._last_snapshot < self.snapshot_seconds:
+            return
+        self._changed = False
+        self._last_snapshot = time.monotonic()
+        try:
+            capture_snapshot.snapshot(self.root)
+        except Exception:  # noqa: BLE001 - a failed snapshot is retried at the next change
+            log.exception("capture: snapshot failed")
+            metrics.CAPTURE_ERRORS.labels(reason="snapshot").inc()
+            self._changed = True
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until this worker's queued predictions are in the store (True) or timeout (False)."""
@@ -174,7 +203,9 @@ class Recorder:
         while True:
             try:
                 with self._lock:
-                    return self.store.label(pid, correct, true_class)
+                    labelled = self.store.label(pid, correct, true_class)
+                self._changed = True
+                return labelled
             except capture_store.FeedbackError as exc:
                 if exc.status != 404 or time.monotonic() > deadline:
                     raise

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 CAPTURE_SUBDIR = "capture"
+# The cluster's capture bucket in the platform's MinIO (the app charts' capture.objectStore.bucket).
+CAPTURE_BUCKET = "gourmetgram-capture"
 
 
 def local_capture_dir(state) -> Path:

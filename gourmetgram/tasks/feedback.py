@@ -7,6 +7,7 @@ from pathlib import Path
 
 from invoke import Collection
 
+from gourmetgram.errors import UsageError
 from gourmetgram.tasks.boundary import task
 
 
@@ -24,16 +25,29 @@ def _capture_dir(capture_dir: str) -> Path:
     help={
         "out": "where to write OUT/training/<class>/ (required)",
         "capture_dir": "the capture store (default: the local platform's <state>/capture; GG_STATE_DIR)",
+        "from_s3": "read the cluster's capture from this S3 endpoint instead (e.g. http://127.0.0.1:9000 through"
+        " a port-forward to MinIO); keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
+        "bucket": "the capture bucket with --from-s3 (default gourmetgram-capture; one prefix per environment)",
     },
 )
-def export(c, out, capture_dir=""):
+def export(c, out, capture_dir="", from_s3="", bucket=""):
     """Write the labelled images in the Food-11 layout train/ reads; train with --extra-data OUT."""
+    from gourmetgram.feedback import CAPTURE_BUCKET
     from gourmetgram.feedback import export as feedback_export
 
-    source = _capture_dir(capture_dir)
+    if from_s3 and capture_dir:
+        raise UsageError("give --capture-dir or --from-s3, not both")
     start = time.monotonic()
-    print(f"exporting the labelled images of {source} to {out}")
-    counts = feedback_export.export(source, out)  # ExportError: one line at the task boundary
+    if from_s3:
+        from gourmetgram.feedback import s3_export
+
+        bucket = bucket or CAPTURE_BUCKET
+        print(f"exporting the labelled images of s3://{bucket}/<environment>/ at {from_s3} to {out}")
+        counts = s3_export.export_from_s3(from_s3, out, bucket)  # ExportError: one line at the task boundary
+    else:
+        source = _capture_dir(capture_dir)
+        print(f"exporting the labelled images of {source} to {out}")
+        counts = feedback_export.export(source, out)
     for name, n in counts.items():
         if n:
             print(f"  {name:16} {n}")
