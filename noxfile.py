@@ -22,10 +22,18 @@ nox.options.error_on_missing_interpreters = True
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
-def _pytest(session: nox.Session, *paths: str) -> None:
+def _pytest(session: nox.Session, *args: str) -> None:
     no_telemetry = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
     # --durations: the slowest tests at the end of every run, to keep the default run under 20 minutes.
-    session.run("python", "-m", "pytest", "--durations=10", *paths, *session.posargs, env=no_telemetry)
+    session.run("python", "-m", "pytest", "--durations=10", *args, *session.posargs, env=no_telemetry)
+
+
+def _workers() -> str:
+    """pytest-xdist workers for the tests session: GG_TEST_WORKERS, default 3 (0 = no xdist, one process)."""
+    value = os.environ.get("GG_TEST_WORKERS", "3")
+    if not value.isdigit():
+        raise SystemExit(f"GG_TEST_WORKERS={value!r}: expected a number of workers (0 = run in one process)")
+    return value
 
 
 @nox.session
@@ -50,7 +58,12 @@ def tests(session: nox.Session) -> None:
     # linter of the lint session per file (and more), so they are not run twice.
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    _pytest(session, "tests/unit", "tests/iac", "tests/e2e", "tests/faults")
+    # Most of the slow tests wait on servers (MLflow, gunicorn, Traefik, Prometheus) or on canary
+    # intervals: xdist workers overlap those waits. A worker takes a whole module (or a group of
+    # modules sharing a session fixture, tests/conftest.py) in file order; units are handed out in
+    # the order given here, the longest (e2e, faults) first, so the short unit modules fill the end.
+    xdist = ["-n", _workers(), "--dist", "loadgroup", "--no-loadscope-reorder"] if _workers() != "0" else []
+    _pytest(session, *xdist, "tests/e2e", "tests/faults", "tests/iac", "tests/unit")
 
 
 @nox.session

@@ -7,6 +7,7 @@ a "fault report" section at the end of the pytest run.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import tempfile
@@ -31,6 +32,18 @@ LOAD_JPEG_SIZE = (160, 120)
 
 # name -> measurements; printed by pytest_terminal_summary below.
 FAULT_REPORT: dict[str, dict] = {}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # An xdist worker sends its measurements to the controller, which prints the report.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["fault_report"] = json.dumps(FAULT_REPORT)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    FAULT_REPORT.update(json.loads(getattr(node, "workeroutput", {}).get("fault_report", "{}")))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

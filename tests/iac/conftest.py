@@ -1,7 +1,8 @@
 """Shared fixtures of the offline infrastructure checks.
 
 The two slowest tools (ansible-lint, checkov) start in the background as soon as
-collection shows that a selected test needs them, and run while the other checks do;
+collection shows that a selected test needs them (under xdist: when the worker that runs
+those tests starts the first of their modules), and run while the other checks do;
 each runs once per session and the tests assert per file on the parsed output.
 """
 
@@ -36,14 +37,38 @@ def _slow_jobs() -> dict:
     }
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(session, config, items):
+# Under pytest-xdist every worker collects every test but runs only its share: a worker starts the
+# jobs when it runs its first test of a module that needs them (tests/conftest.py keeps those
+# modules on one worker), so the tools run once per session, not once per worker.
+_DEFERRED: dict[str, object] = {}
+_DEFERRED_MODULES: set[str] = set()
+
+
+def _start(jobs: dict) -> None:
     global _POOL
-    wanted = {name for item in items for name in getattr(item, "fixturenames", ())}
-    jobs = {name: job for name, job in _slow_jobs().items() if name in wanted}
     if jobs:
         _POOL = ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="iac")
         _BACKGROUND.update({name: _POOL.submit(job) for name, job in jobs.items()})
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    wanted = {name for item in items for name in getattr(item, "fixturenames", ())}
+    jobs = {name: job for name, job in _slow_jobs().items() if name in wanted}
+    if not hasattr(config, "workerinput"):
+        _start(jobs)
+        return
+    _DEFERRED.update(jobs)
+    _DEFERRED_MODULES.update(
+        item.nodeid.split("::", 1)[0] for item in items if jobs.keys() & set(getattr(item, "fixturenames", ()))
+    )
+
+
+def pytest_runtest_setup(item):
+    if _DEFERRED and item.nodeid.split("::", 1)[0] in _DEFERRED_MODULES:
+        jobs = dict(_DEFERRED)
+        _DEFERRED.clear()
+        _start(jobs)
 
 
 def pytest_sessionfinish(session, exitstatus):
