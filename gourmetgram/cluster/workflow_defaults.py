@@ -27,6 +27,9 @@ RENDERED_FILE = REPO_ROOT / ".state" / "cluster" / "workflow-templates.json"
 REPO_PARAMETER = "repo-url"
 REVISION_PARAMETER = "branch"
 TRAIN_IMAGE_PARAMETER = "train-image-tag"
+# train-model's train/flow.py options: what a Workflow gets that passes none (the Argo Events Sensor
+# `retrain`, cron-train); `invoke train` passes its own (GPU, --synthetic, --emulate).
+TRAIN_ARGS_PARAMETER = "train-args"
 # What workflows/*.yaml carry until `invoke workflows.apply` fills in GG_REPO_URL.
 REPO_PLACEHOLDER = "GG_REPO_URL"
 
@@ -44,13 +47,24 @@ def applied_files() -> list[str]:
     return list(play["vars"]["gg_workflow_templates"])
 
 
-def defaults_for(repo_url: str, revision: str) -> dict[str, str]:
+def defaults_for(repo_url: str, revision: str, train_args: str | None = None) -> dict[str, str]:
     """Parameter -> value that every template gets as its default (when it declares the parameter)."""
-    return {
+    wanted = {
         REPO_PARAMETER: repo_url,
         REVISION_PARAMETER: revision,
         TRAIN_IMAGE_PARAMETER: branch_image_tag(revision),
     }
+    if train_args:
+        wanted[TRAIN_ARGS_PARAMETER] = train_args
+    return wanted
+
+
+def default_train_args(settings: Settings) -> str:
+    """The train-args of a training nobody chose options for: `invoke train`'s real CPU training, which
+    fine-tunes the pinned ImageNet backbone (GG_PRETRAINED_URL/_SHA256), not a net from random weights."""
+    from gourmetgram.cluster import food11  # food11 imports this module
+
+    return food11.train_args(0, pretrained=(settings.pretrained_url, settings.pretrained_sha256))
 
 
 def _set_defaults(parameters: list[dict], wanted: dict[str, str]) -> None:
@@ -59,10 +73,10 @@ def _set_defaults(parameters: list[dict], wanted: dict[str, str]) -> None:
             p["value"] = wanted[p["name"]]
 
 
-def render(doc: dict, repo_url: str, revision: str) -> dict:
-    """One workflow document with the repository and revision as its defaults."""
+def render(doc: dict, repo_url: str, revision: str, train_args: str | None = None) -> dict:
+    """One workflow document with the repository and revision (and train_args, if given) as its defaults."""
     doc = copy.deepcopy(doc)
-    wanted = defaults_for(repo_url, revision)
+    wanted = defaults_for(repo_url, revision, train_args)
     kind = doc.get("kind")
     if kind in ("WorkflowTemplate", "Workflow"):
         _set_defaults(doc["spec"].get("arguments", {}).get("parameters", []), wanted)
@@ -86,13 +100,15 @@ def _template_parameters(name: str) -> list[dict]:
 
 
 def render_templates(settings: Settings) -> list[dict]:
-    """Every document the playbook applies, with GG_REPO_URL / GG_REPO_REVISION as defaults."""
+    """Every document the playbook applies, with GG_REPO_URL / GG_REPO_REVISION (and the default
+    train-args: default_train_args) as defaults."""
     settings.require("repo_url", "repo_revision")
+    train_args = default_train_args(settings)
     docs = []
     for name in applied_files():
         for doc in yaml.safe_load_all((WORKFLOWS_DIR / name).read_text()):
             if doc:
-                docs.append(render(doc, str(settings.repo_url), settings.repo_revision))
+                docs.append(render(doc, str(settings.repo_url), settings.repo_revision, train_args))
     return docs
 
 

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from invoke import Context
 
-from gourmetgram.cluster import playbooks
+from gourmetgram.cluster import food11, playbooks
 from gourmetgram.cluster import workflow_defaults as wd
-from gourmetgram.cluster.settings import Settings
+from gourmetgram.cluster.settings import PRETRAINED_SHA256, PRETRAINED_URL, Settings
 from gourmetgram.paths import REPO_ROOT
 from gourmetgram.tasks import cluster as tasks
 
@@ -72,9 +72,10 @@ def test_rendered_templates_name_only_the_fork_and_its_branch(applied):
     text = json.dumps(list(_strings(applied)))
     assert wd.REPO_PLACEHOLDER not in text
     assert "gourmetgram-mlops" not in text and "mlops" not in text
-    # Every URL is the fork or an in-cluster service; every clone takes the parameters.
+    # Every URL is the fork, an in-cluster service or the pinned ImageNet backbone (train-args);
+    # every clone takes the parameters.
     urls = {u for s in _strings(applied) for u in re.findall(r"(?:https?|git|ssh)://[^\s\"'}]+", s)}
-    assert {u for u in urls if ".svc.cluster.local" not in u} == {FORK}
+    assert {u for u in urls if ".svc.cluster.local" not in u} == {FORK, PRETRAINED_URL}
     clones = [s for s in _strings(applied) if "git clone" in s]
     for script in clones:
         line = next(x for x in script.splitlines() if "git clone" in x)
@@ -84,7 +85,23 @@ def test_rendered_templates_name_only_the_fork_and_its_branch(applied):
 def test_the_nightly_run_clones_the_fork_at_the_branch(applied):
     (cron,) = [d for d in applied if d["kind"] == "CronWorkflow"]
     params = {p["name"]: p["value"] for p in _parameters(cron)}
-    assert params == {"branch": BRANCH, "repo-url": FORK}
+    assert params == {"branch": BRANCH, "repo-url": FORK, wd.TRAIN_ARGS_PARAMETER: wd.default_train_args(FORK_SETTINGS)}
+
+
+def test_a_training_nobody_chose_options_for_fine_tunes_the_pinned_backbone(applied):
+    """The Argo Events Sensor `retrain` and cron-train pass no train-args: train-model's default must be
+    `invoke train`'s real CPU training (ImageNet backbone by its sha256), not random weights, and parse."""
+    from train import flow
+
+    (template,) = [d for d in applied if d["kind"] == "WorkflowTemplate" and d["metadata"]["name"] == "train-model"]
+    default = {p["name"]: p["value"] for p in _parameters(template)}[wd.TRAIN_ARGS_PARAMETER]
+    assert default == food11.train_args(0, pretrained=(PRETRAINED_URL, PRETRAINED_SHA256))
+    args = flow.parse_args([*default.split(), "--version-file", "/tmp/model_version"])
+    assert args.init_checkpoint == PRETRAINED_URL and args.init_checkpoint_sha256 == PRETRAINED_SHA256
+    assert not args.synthetic and str(args.data) == food11.DATA_DIR
+    # Another pin in the settings is what gets rendered (one source: the settings).
+    other = Settings(repo_url=FORK, repo_revision=BRANCH, pretrained_sha256="b0353104" + "0" * 56)
+    assert ("b0353104" + "0" * 56) in wd.default_train_args(other)
 
 
 def test_train_image_tag_matches_the_workflows_tr_command():
