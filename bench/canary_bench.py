@@ -99,7 +99,7 @@ def run_canary(work: Path, duration_s: float, max_requests: int, say: Callable, 
         mv = reg.version(base)
         n = int(reg._client.create_model_version(names.MODEL_NAME, mv.source, run_id=mv.run_id).version)
         with PlatformLock(p.state, "bench release"):
-            Lifecycle(p, reg, say=lambda line: None).release(n)
+            Lifecycle(p.target, reg, say=lambda line: None).release(n)
         deployed = time.monotonic()
         lines: list[tuple[float, str]] = []
         p.say = lambda line: lines.append((time.monotonic() - deployed, line))

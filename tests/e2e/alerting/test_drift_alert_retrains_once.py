@@ -79,8 +79,8 @@ def stack(tmp_path):
         version.write_text(names.version_string(3) + "\n")
         app = start_app(tmp_path, model, version, GG_ENVIRONMENT=names.PRODUCTION)
         app_port = int(app.url.rsplit(":", 1)[1])
-        ports = Ports(free_port(), free_port(), app_port, free_port(), free_port(), free_port())
-        ports.prometheus, ports.alertmanager, ports.retrain_hook = free_port(), free_port(), free_port()
+        ports = Ports.pick(free_port)
+        ports.environments[names.PRODUCTION] = app_port  # the one app this stack scrapes
         settings = Settings(host="127.0.0.1", ports=ports)
         state = State(tmp_path / "state")
         marker = tmp_path / "trainings"

@@ -59,7 +59,7 @@ def test_postgres_and_s3_registry_serve_a_release(platform_factory):
         cur.execute("SELECT name, version FROM model_versions")
         assert (names.MODEL_NAME, version) in cur.fetchall()
 
-    lc = Lifecycle(p, p.registry(), say=p.say, staging_timeout=60)
+    lc = Lifecycle(p.target, p.registry(), say=p.say, staging_timeout=60)
     lc.release(version)  # build from S3, deploy, test, approve, canary
     assert requests.get(f"{p.url(names.CANARY)}/version", timeout=10).json()["model_version"] == names.version_string(
         version

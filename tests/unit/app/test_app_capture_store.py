@@ -104,12 +104,13 @@ def _writer(root: str, tag: int, n: int) -> None:
 
 
 def test_two_writer_processes_keep_every_row_and_the_cap(tmp_path):
-    ctx = multiprocessing.get_context("fork")
+    # spawn, not fork: a fork of this (threaded) test process can inherit a held lock and hang.
+    ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(str(tmp_path), tag, 400)) for tag in (1, 2)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(60)
+        p.join(300)  # a ceiling for a loaded machine, not a speed check
         assert p.exitcode == 0
     store = cs.CaptureStore(tmp_path, max_bytes=20_000, recent_limit=20)
     assert store._db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 800
