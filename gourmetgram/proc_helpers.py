@@ -44,3 +44,10 @@ def wait_until(what: str, check: Callable[[], object], timeout: float, log_hint:
         time.sleep(0.3)
     hint = f"; see {log_hint}" if log_hint else ""
     raise NotReady(f"{what} not ready within {timeout:.0f}s{last}{hint}")
+
+
+def wait_http_ok(name: str, url: str, timeout: float, log_hint: Path | None = None) -> None:
+    """wait_until a GET of url answers 200 (a service's ready/health endpoint); NotReady names it."""
+    import requests  # here, not at the top: the controller's import closure stays small
+
+    wait_until(f"{name} at {url}", lambda: requests.get(url, timeout=2).status_code == 200, timeout, log_hint)

@@ -14,14 +14,13 @@ import re
 import shutil
 import sys
 
-import requests
 import yaml
 
 from gourmetgram import values
 from gourmetgram.errors import UsageError
 from gourmetgram.local.state import PlatformError, Settings, State, write_atomic
 from gourmetgram.local.supervisor import Program
-from gourmetgram.proc_helpers import wait_until
+from gourmetgram.proc_helpers import wait_http_ok
 
 ALERTMANAGER = "alertmanager"
 HOOK = "retrain-hook"
@@ -121,17 +120,6 @@ def programs(state: State, settings: Settings) -> list[Program]:
 
 
 def wait_ready(state: State, settings: Settings, timeout: float = 60.0) -> None:
-    ready = f"{url(settings)}/-/ready"
-    wait_until(
-        f"Alertmanager at {ready}",
-        lambda: requests.get(ready, timeout=2).status_code == 200,
-        timeout,
-        state.logs / f"{ALERTMANAGER}.log",
-    )
+    wait_http_ok("Alertmanager", f"{url(settings)}/-/ready", timeout, state.logs / f"{ALERTMANAGER}.log")
     health = f"http://{settings.host}:{settings.ports.retrain_hook}/healthz"
-    wait_until(
-        f"retraining webhook at {health}",
-        lambda: requests.get(health, timeout=2).status_code == 200,
-        timeout,
-        state.logs / f"{HOOK}.log",
-    )
+    wait_http_ok("retraining webhook", health, timeout, state.logs / f"{HOOK}.log")

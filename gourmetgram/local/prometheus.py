@@ -13,14 +13,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import requests
 import yaml
 
 from gourmetgram import names, values
 from gourmetgram.local import alerting
 from gourmetgram.local.state import PlatformError, Settings, State, write_atomic
 from gourmetgram.local.supervisor import Program
-from gourmetgram.proc_helpers import wait_until
+from gourmetgram.proc_helpers import wait_http_ok
 
 PROGRAM = "prometheus"
 RULES_FILE = values.K8S_DIR / "platform" / "files" / "prometheus" / "canary-rules.yml"
@@ -92,13 +91,7 @@ def program(state: State, settings: Settings) -> Program:
 
 
 def wait_ready(state: State, settings: Settings, timeout: float = 60.0) -> None:
-    ready = f"{url(settings)}/-/ready"
-    wait_until(
-        f"Prometheus at {ready}",
-        lambda: requests.get(ready, timeout=2).status_code == 200,
-        timeout,
-        state.logs / f"{PROGRAM}.log",
-    )
+    wait_http_ok("Prometheus", f"{url(settings)}/-/ready", timeout, state.logs / f"{PROGRAM}.log")
 
 
 def conf_path(state: State) -> Path:

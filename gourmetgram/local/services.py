@@ -18,13 +18,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import requests
-
 from gourmetgram import names, values
 from gourmetgram.local.state import PlatformError, Settings, State
 from gourmetgram.local.supervisor import Program
 from gourmetgram.mlflow_server import MlflowServer
-from gourmetgram.proc_helpers import NO_TELEMETRY_ENV, wait_until
+from gourmetgram.proc_helpers import NO_TELEMETRY_ENV, wait_http_ok, wait_until
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "postgres"
@@ -234,10 +232,4 @@ def mlflow_url(settings: Settings) -> str:
 
 
 def wait_mlflow(state: State, settings: Settings, timeout: float = 120.0) -> None:
-    url = mlflow_url(settings)
-    wait_until(
-        f"MLflow at {url}",
-        lambda: requests.get(f"{url}/health", timeout=2).status_code == 200,
-        timeout,
-        state.logs / f"{MLFLOW}.log",
-    )
+    wait_http_ok("MLflow", f"{mlflow_url(settings)}/health", timeout, state.logs / f"{MLFLOW}.log")

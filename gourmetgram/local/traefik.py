@@ -21,7 +21,7 @@ import yaml
 from gourmetgram import names, values
 from gourmetgram.local.state import PlatformError, Ports, write_atomic
 from gourmetgram.local.supervisor import Program
-from gourmetgram.proc_helpers import wait_until
+from gourmetgram.proc_helpers import wait_http_ok, wait_until
 
 PROGRAM = "traefik"
 GATEWAY = "gateway"
@@ -188,7 +188,7 @@ class Traefik:
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         ping = f"{self.api}/ping"
-        wait_until(f"Traefik at {ping}", lambda: requests.get(ping, timeout=2).status_code == 200, timeout)
+        wait_http_ok("Traefik", ping, timeout)
 
     def loaded_backends(self) -> dict[str, str]:
         """{env: backend URL} as Traefik serves it now (from its API)."""
