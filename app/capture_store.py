@@ -310,9 +310,14 @@ class _immediate:
         return False
 
 
+def connect_read_only(root: str | Path) -> sqlite3.Connection:
+    """The store in root, read-only (status and export read it while the app writes)."""
+    return sqlite3.connect(f"file:{Path(root) / DB_NAME}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+
+
 def accuracy(root: str | Path) -> list[dict]:
     """Online accuracy per environment and model version from the labels in root's store."""
-    db = sqlite3.connect(f"file:{Path(root) / DB_NAME}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    db = connect_read_only(root)
     try:
         rows = db.execute(
             "SELECT environment, model_version, COUNT(*), SUM(label = class_name) FROM predictions"
@@ -341,7 +346,7 @@ def accuracy(root: str | Path) -> list[dict]:
 
 def labelled_images(root: str | Path) -> list[tuple[Path, str, str]]:
     """(image file, label, prediction id) of every labelled prediction whose image is kept."""
-    db = sqlite3.connect(f"file:{Path(root) / DB_NAME}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    db = connect_read_only(root)
     try:
         rows = db.execute(
             "SELECT image_path, label, id FROM predictions WHERE label IS NOT NULL AND image_path IS NOT NULL"

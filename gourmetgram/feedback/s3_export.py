@@ -64,22 +64,16 @@ def download(s3, bucket: str, prefix: str, dest: Path) -> tuple[int, int]:
 
     dest.mkdir(parents=True, exist_ok=True)
     s3.download_file(bucket, f"{prefix}/{SNAPSHOT_KEY}", str(dest / capture_store.DB_NAME))
-    db = sqlite3.connect(f"file:{dest / capture_store.DB_NAME}?mode=ro", uri=True)
     try:
-        paths = [
-            r[0]
-            for r in db.execute("SELECT image_path FROM predictions WHERE label IS NOT NULL AND image_path IS NOT NULL")
-        ]
+        paths = [image.relative_to(dest) for image, _label, _pid in capture_store.labelled_images(dest)]
     except sqlite3.DatabaseError as exc:
         raise ExportError(f"s3://{bucket}/{prefix}/{SNAPSHOT_KEY} is not a capture snapshot: {exc}") from None
-    finally:
-        db.close()
     got = missing = 0
     for rel in paths:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            s3.download_file(bucket, f"{prefix}/{rel}", str(target))
+            s3.download_file(bucket, f"{prefix}/{rel.as_posix()}", str(target))
             got += 1
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey"):
